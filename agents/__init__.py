@@ -1,0 +1,1 @@
+"""Baseline market-making policies and the evaluation harness."""

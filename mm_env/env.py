@@ -1,0 +1,142 @@
+"""The single-environment Gymnasium front-end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from mm_env.batch import state_info, step_info
+from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
+from mm_env.params import MarketParams, make_params
+from mm_env.spaces import DEFAULT_FEATURES, action_space, check_features, decode_actions, observation_space, observe
+
+
+class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
+    r"""A market maker quotes a bid and an ask around the mid and is paid for the spread it captures.
+
+    ## Description
+
+    At every step the market maker (MM) quotes ``bid = P − δ_b`` and ``ask = P + δ_a`` around the mid ``P``.
+    With probability ``pi`` a trader arrives, buys or sells with equal probability, and brings a size ``Q`` drawn
+    from ``sizes``. The quote on the trader's side fills with probability ``A·exp(−k·δ)``: quoting tighter trades
+    more often but earns less per unit. The executed size is cut so that the inventory stays within
+    ``[−I_max, I_max]``, and every executed unit moves the mid by ``kappa`` in the trader's direction (linear
+    permanent impact), plus optional noise ``sigma·ε``. The MM is penalised by ``lam·I²`` on the inventory it
+    carries, so it must skew its quotes to shed risk. The model is the one of ``MODEL.md`` §2; with
+    ``preset="article"`` (or ``mode="article"``) it is the original article's model, where every order fills.
+
+    ## Action Space
+
+    ``Box(-1, 1, (2,), float32)``: the bid and the ask offsets, mapped linearly from ``[-1, 1]`` onto
+    ``[delta_min, delta_max]`` (defaults 0 and 5, in price units, so ``-1`` quotes at the mid and ``+1`` is in effect
+    not quoting). With ``normalize_actions=False`` the action is the raw offsets,
+    ``Box(delta_min, delta_max, (2,), float32)``. Values outside the box are clipped; NaN, infinities and wrong
+    shapes raise ``ValueError``.
+
+    ## Observation Space
+
+    ``Box(float32)`` with one entry per name in ``observation_features``, in that order:
+
+    | Name (``observation_features``) | Meaning                                              | Min   | Max  |
+    |---------------------------------|------------------------------------------------------|-------|------|
+    | ``inventory`` (default)         | inventory ``I / I_max``                              | -1    | 1    |
+    | ``time_left`` (default)         | fraction of the episode left, ``(T − t) / T``        | 0     | 1    |
+    | ``mid_change``                  | mid change over the last step ``P_t − P_{t−1}``      | -inf  | inf  |
+    | ``last_fill``                   | the MM's signed fill in the last step / max size     | -1    | 1    |
+
+    The default pair makes the task Markov: the optimal policy depends on ``(t, I)`` only.
+
+    ## Rewards
+
+    ``reward="spread"`` (default): ``Q'·δ_S − lam·I'²``, the spread captured on the fill (size times the distance of
+    the fill from the mid) minus the penalty on the inventory carried out of the step. ``reward="mtm"``: the change
+    of mark-to-market wealth ``X + I·P`` minus the same penalty. The last step also subtracts ``alpha·I_T²``.
+    In article mode the spread reward is the article's ``(ask − bid)·Q − lam·I'²``.
+
+    ## Starting State
+
+    No inventory, no cash, the mid at ``P0``; deterministic. The randomness is in the traders.
+
+    ## Episode End
+
+    The episode terminates (``terminated=True``, never truncated) after ``T`` steps. A ``TimeLimit`` added through
+    ``gymnasium.make(..., max_episode_steps=N)`` with ``N < T`` truncates earlier.
+
+    ## Info
+
+    After ``reset``: ``inventory``, ``mid``, ``cash``, ``mtm_pnl`` (``X + I·P``, the P&L since the start).
+    After ``step`` also: ``bid`` and ``ask`` (quoted prices), ``trader_side`` (+1 buy, −1 sell, 0 none),
+    ``trader_size``, ``fill_side`` (+1 the MM sold at its ask, −1 it bought at its bid, 0 no trade), ``fill_size``,
+    ``spread_captured`` and ``inventory_penalty`` (the two parts of the spread reward).
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import mm_env
+
+    env = gym.make("mm_env/MarketMaking-v0")                        # the default model
+    env = gym.make("mm_env/MarketMaking-v0", preset="easy", T=100)  # a preset, with overrides
+    env = gym.make("mm_env/MarketMaking-v0", lam=0.002, observation_features=["inventory", "time_left", "mid_change"])
+    ```
+
+    * ``params``: a :class:`~mm_env.params.MarketParams`; or ``preset`` (``"default"``, ``"easy"``, ``"mtm"``,
+      ``"article"``, ``"article_low_volatility"``, ``"article_high_volatility"``, ``"article_low_risk_weight"``,
+      ``"article_low_penalty"``) with any model parameter as a keyword override (``T``, ``P0``, ``I_max``, ``pi``,
+      ``sizes``, ``size_probs``, ``A``, ``k``, ``lam``, ``alpha``, ``kappa``, ``sigma``, ``delta_min``,
+      ``delta_max``, ``reward``, ``mode``).
+    * ``observation_features``: the names above (default ``("inventory", "time_left")``).
+    * ``normalize_actions``: ``True`` (default) for the ``[-1, 1]`` action box, ``False`` for raw offsets.
+
+    ## Version History
+
+    * v0: Initial version.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        params: MarketParams | None = None,
+        *,
+        preset: str = "default",
+        observation_features: Sequence[str] = DEFAULT_FEATURES,
+        normalize_actions: bool = True,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.params = make_params(params if params is not None else preset, **overrides)
+        self.features = check_features(observation_features)
+        self.normalize_actions = bool(normalize_actions)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self.observation_space = observation_space(self.features)
+        self.action_space = action_space(self.params, self.normalize_actions)
+        self.state: MarketState | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new episode; ``seed`` re-seeds the random traders."""
+        super().reset(seed=seed)
+        self.state = initial_state(self.params)
+        return observe(self.state, self.params, self.features), state_info(self.state)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Quote the offsets in ``action`` for one step."""
+        before = self.state
+        if before is None:
+            raise RuntimeError("call reset() before step()")
+        if before.t >= self.params.T:
+            raise RuntimeError(f"the episode ended after T={self.params.T} steps; call reset()")
+        bid, ask = decode_actions(action, self.params, self.normalize_actions)
+        draws = sample_draws(self.np_random, self.params)
+        self.state, outcome = transition(before, bid, ask, draws, self.params)
+        info = step_info(before, self.state, bid, ask, draws, outcome)
+        obs = observe(self.state, self.params, self.features)
+        # The scalar dynamics already give a Python float and bool.
+        return obs, outcome.reward, outcome.terminated, False, info

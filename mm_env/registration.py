@@ -1,0 +1,24 @@
+"""Registration of the environment ids with Gymnasium (done when ``mm_env`` is imported)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+MARKET_MAKING_ID = "mm_env/MarketMaking-v0"
+ARTICLE_ID = "mm_env/ArticleMarketMaker-v0"
+_ENTRY_POINT = "mm_env.env:MarketMakingEnv"
+_VECTOR_ENTRY_POINT = "mm_env.vector_env:MarketMakingVectorEnv"
+
+
+def register_envs() -> None:
+    """Register the ids (idempotent, so re-importing the package does not warn)."""
+    for env_id, preset in ((MARKET_MAKING_ID, "default"), (ARTICLE_ID, "article")):
+        if env_id in gym.registry:
+            continue
+        # No max_episode_steps: the env terminates itself after T steps, and T is a keyword argument.
+        gym.register(
+            id=env_id,
+            entry_point=_ENTRY_POINT,
+            vector_entry_point=_VECTOR_ENTRY_POINT,
+            kwargs={"preset": preset},
+        )

@@ -1,0 +1,143 @@
+"""The natively batched Stable-Baselines3 ``VecEnv`` front-end (imports SB3, so it is not imported by ``mm_env``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from mm_env.batch import INFO_KEYS, MarketBatch, state_info
+from mm_env.params import MarketParams, make_params
+from mm_env.spaces import DEFAULT_FEATURES, action_space, check_features, observation_space
+
+
+class MarketMakingVecEnv(VecEnv):
+    """``num_envs`` market-making environments as one Stable-Baselines3 ``VecEnv``, stepped as NumPy arrays.
+
+    The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv`. Autoreset follows
+    SB3's convention: an environment whose episode ends is reset in the same ``step``, the returned observation is
+    the new episode's first, and its ``info`` carries ``terminal_observation`` and ``TimeLimit.truncated``. Wrap it in
+    ``VecMonitor`` for episode statistics and in ``VecNormalize`` as usual.
+
+    ``seed(s)`` followed by ``reset()`` seeds the one generator that drives the whole batch; with ``num_envs=1`` the
+    trajectory equals that of ``MarketMakingEnv`` reset with seed ``s``. ``market_info=False`` leaves the
+    per-environment ``info`` dicts empty apart from the terminal entries, which is faster for large batches.
+
+    The environments are one object: ``get_attr``, ``set_attr`` and ``env_method`` act on it and return one entry per
+    requested index; ``set_attr`` applies to all environments.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        params: MarketParams | None = None,
+        *,
+        preset: str = "default",
+        observation_features: Sequence[str] = DEFAULT_FEATURES,
+        normalize_actions: bool = True,
+        max_episode_steps: int | None = None,
+        market_info: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.params = make_params(params if params is not None else preset, **overrides)
+        self.features = check_features(observation_features)
+        self._batch = MarketBatch(self.params, num_envs, self.features, bool(normalize_actions))
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
+        ):
+            raise ValueError(f"max_episode_steps={max_episode_steps!r} is invalid: must be None or an integer >= 1")
+        self.max_episode_steps = max_episode_steps
+        self.market_info = bool(market_info)
+        self.render_mode = None
+        self.np_random: np.random.Generator | None = None
+        self._actions: np.ndarray | None = None
+        super().__init__(
+            self._batch.num_envs,
+            observation_space(self.features),
+            action_space(self.params, bool(normalize_actions)),
+        )
+
+    @property
+    def state(self):
+        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
+        return self._batch.state
+
+    def reset(self) -> VecEnvObs:
+        """Reset every environment (seeded by the last ``seed()`` call, if any)."""
+        if self._seeds[0] is not None or self.np_random is None:
+            self.np_random, _ = seeding.np_random(self._seeds[0])
+        self._reset_seeds()
+        self._reset_options()
+        self._batch.reset()
+        self.reset_infos = self._reset_infos(np.arange(self.num_envs))
+        return self._batch.observe()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions for :meth:`step_wait`."""
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step every environment, resetting those whose episode ends."""
+        if self.np_random is None:
+            raise RuntimeError("call reset() before step()")
+        outcome, info = self._batch.step(self._actions, self.np_random)
+        terminated = outcome.terminated
+        if self.max_episode_steps is None:
+            truncated = np.zeros(self.num_envs, dtype=bool)
+        else:
+            truncated = (self._batch.state.t >= self.max_episode_steps) & ~terminated
+        dones = terminated | truncated
+        obs = self._batch.observe()
+        infos = self._step_infos(info)
+        if dones.any():
+            ended = np.flatnonzero(dones)
+            for index in ended:
+                infos[index]["terminal_observation"] = obs[index]
+                infos[index]["TimeLimit.truncated"] = bool(truncated[index])
+            self._batch.reset(dones)
+            obs = self._batch.observe()
+            for index, reset_info in zip(ended, self._reset_infos(ended), strict=True):
+                self.reset_infos[index] = reset_info
+        return obs, outcome.reward.astype(np.float32), dones, infos
+
+    def _step_infos(self, info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        if not self.market_info:
+            return [{} for _ in range(self.num_envs)]
+        columns = [info[key].tolist() for key in INFO_KEYS]
+        return [dict(zip(INFO_KEYS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def _reset_infos(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        if not self.market_info:
+            return [{} for _ in indices]
+        columns = {key: values[indices].tolist() for key, values in state_info(self._batch.state).items()}
+        return [{key: column[j] for key, column in columns.items()} for j in range(len(indices))]
+
+    def close(self) -> None:
+        """Nothing to release: the environments live in this process."""
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The attribute of this (shared) object, once per requested index."""
+        value = getattr(self, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute of the shared object (for every environment; ``indices`` must cover them all)."""
+        if sorted(self._get_indices(indices)) != list(range(self.num_envs)):
+            raise ValueError(
+                f"set_attr({attr_name!r}) on a subset of environments is not supported: the batch shares its attributes"
+            )
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
+        """Call a method of the shared object once and return its result per requested index."""
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        """The batch wraps no Gymnasium environment."""
+        return [False for _ in self._get_indices(indices)]

@@ -1,0 +1,114 @@
+"""Observation features and action decoding shared by the single, vector and SB3 front-ends.
+
+Like :mod:`mm_env.dynamics`, the feature and decoding formulas are arithmetic only, so one definition serves a
+single environment (Python scalars) and a batch (arrays).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+from mm_env.dynamics import MarketState, Number
+from mm_env.params import MarketParams
+
+
+class Feature(NamedTuple):
+    """One observation feature: its bounds and its formula."""
+
+    low: float
+    high: float
+    value: Callable[[MarketState, MarketParams], Number]
+    description: str
+
+
+FEATURES: dict[str, Feature] = {
+    "inventory": Feature(-1.0, 1.0, lambda s, p: s.inventory / p.I_max, "inventory I / I_max"),
+    "time_left": Feature(0.0, 1.0, lambda s, p: (p.T - s.t) / p.T, "fraction of the episode left, (T − t) / T"),
+    "mid_change": Feature(
+        -math.inf, math.inf, lambda s, p: s.mid_change, "mid change over the last step, P_t − P_{t−1}"
+    ),
+    "last_fill": Feature(
+        -1.0,
+        1.0,
+        lambda s, p: -s.traded / p.max_size,
+        "the market maker's signed fill in the last step (+ bought, − sold) / max size",
+    ),
+}
+DEFAULT_FEATURES = ("inventory", "time_left")
+
+
+def check_features(features: Sequence[str]) -> tuple[str, ...]:
+    """Validate a list of feature names and return it as a tuple."""
+    if isinstance(features, str) or not isinstance(features, Sequence) or len(features) == 0:
+        raise ValueError(f"observation_features={features!r} is invalid: must be a non-empty list of {list(FEATURES)}")
+    for name in features:
+        if name not in FEATURES:
+            raise ValueError(f"observation feature {name!r} is unknown; allowed: {list(FEATURES)}")
+    if len(set(features)) != len(features):
+        raise ValueError(f"observation_features={list(features)!r} is invalid: a feature is listed twice")
+    return tuple(features)
+
+
+def observation_space(features: Sequence[str]) -> spaces.Box:
+    """The single-environment observation space for these features (float32)."""
+    low = np.array([FEATURES[f].low for f in features], dtype=np.float32)
+    high = np.array([FEATURES[f].high for f in features], dtype=np.float32)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def observe(state: MarketState, params: MarketParams, features: Sequence[str]) -> np.ndarray:
+    """Observations for one environment (shape ``(d,)``) or a batch (shape ``(n, d)``), float32."""
+    if not isinstance(state.t, np.ndarray):
+        return np.array([FEATURES[name].value(state, params) for name in features], dtype=np.float32)
+    obs = np.empty((len(state.t), len(features)), dtype=np.float32)
+    for column, name in enumerate(features):
+        obs[:, column] = FEATURES[name].value(state, params)
+    return obs
+
+
+def action_space(params: MarketParams, normalize: bool) -> spaces.Box:
+    """The single-environment action space: ``[-1, 1]²`` when normalised, else the raw offsets."""
+    if normalize:
+        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    return spaces.Box(params.delta_min, params.delta_max, shape=(2,), dtype=np.float32)
+
+
+def decode_actions(actions: object, params: MarketParams, normalize: bool, batch: int | None = None):
+    """Turn actions into ``(bid_offset, ask_offset)``, checking shape and finiteness and clipping to the bounds.
+
+    ``batch=None`` decodes one action of shape ``(2,)`` into two Python floats; otherwise ``actions`` must have shape
+    ``(batch, 2)`` and two float64 arrays come back. Normalised actions map ``-1 → delta_min`` and
+    ``+1 → delta_max`` linearly. Values outside the box are clipped; NaN, infinities and wrong shapes raise
+    ``ValueError``.
+    """
+    array = actions if type(actions) is np.ndarray else np.asarray(actions)
+    expected = (2,) if batch is None else (batch, 2)
+    if array.shape != expected:
+        raise ValueError(
+            f"action must have shape {expected} (bid offset, ask offset per environment); got shape {array.shape}"
+        )
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"action must be numeric; got dtype {array.dtype}")
+    lo, hi = params.delta_min, params.delta_max
+    # Normalised actions map affinely onto the offsets; clipping after the map keeps the offsets within bounds
+    # exactly, and the scalar and batched paths apply the same floating-point operations.
+    scale, shift = (0.5 * (hi - lo), lo + 0.5 * (hi - lo)) if normalize else (1.0, 0.0)
+    if batch is None:
+        bid, ask = array.tolist()
+        if not (math.isfinite(bid) and math.isfinite(ask)):
+            raise ValueError(f"action must be finite; got {array!r}")
+        return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
+    if not np.isfinite(array).all():
+        bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+        raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
+    offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
+    if normalize:
+        offsets *= scale
+        offsets += shift
+    np.clip(offsets, lo, hi, out=offsets)
+    return offsets[0], offsets[1]

@@ -1,0 +1,116 @@
+"""The natively batched Gymnasium vector front-end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, MarketBatch, state_info
+from mm_env.params import MarketParams, make_params
+from mm_env.spaces import DEFAULT_FEATURES, action_space, check_features, observation_space
+
+
+class MarketMakingVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` market-making environments stepped together as NumPy arrays.
+
+    The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv` (see its
+    docstring); this class adds the batch. ``info`` holds one array per key with the usual ``_key`` masks.
+
+    Autoreset follows :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP`: the ``step`` after an environment's episode
+    ends resets it (its action is ignored, its reward is 0 and its trade ``info`` entries are masked out).
+    ``reset(options={"reset_mask": mask})`` resets only the environments where ``mask`` is true.
+
+    One ``numpy.random.Generator`` drives the whole batch, so ``reset(seed=s)`` fixes every environment. Random
+    draws are taken only for environments that step, so with ``num_envs=1`` the trajectory equals that of the
+    single environment reset with the same seed, episode after episode.
+
+    Arguments are those of ``MarketMakingEnv`` plus ``num_envs`` and ``max_episode_steps`` (an optional truncation
+    before ``T``), so ``gymnasium.make_vec("mm_env/MarketMaking-v0", num_envs=64)`` builds one directly.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        params: MarketParams | None = None,
+        *,
+        preset: str = "default",
+        observation_features: Sequence[str] = DEFAULT_FEATURES,
+        normalize_actions: bool = True,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.params = make_params(params if params is not None else preset, **overrides)
+        self.features = check_features(observation_features)
+        self._batch = MarketBatch(self.params, num_envs, self.features, bool(normalize_actions))
+        self.num_envs = self._batch.num_envs
+        self.max_episode_steps = _check_max_episode_steps(max_episode_steps)
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self.single_observation_space = observation_space(self.features)
+        self.single_action_space = action_space(self.params, bool(normalize_actions))
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._all = np.ones(self.num_envs, dtype=bool)
+        self._all.flags.writeable = False
+
+    @property
+    def state(self):
+        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
+        return self._batch.state
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every environment, or those in ``options["reset_mask"]``; ``seed`` re-seeds the batch."""
+        super().reset(seed=seed)
+        mask = None if options is None else options.get("reset_mask")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},); got {mask!r}")
+            self._needs_reset &= ~mask
+        else:
+            self._needs_reset[:] = False
+        self._batch.reset(mask)
+        info = state_info(self._batch.state)
+        masks = {f"_{key}": self._all for key in STATE_INFO_KEYS}
+        return self._batch.observe(), info | masks
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every environment; the ones whose episode ended at the last step are reset instead."""
+        if self._needs_reset.any():
+            resetting = self._needs_reset.copy()
+            self._batch.reset(resetting)
+            stepped = ~resetting
+            outcome, info = self._batch.step(actions, self.np_random, active=stepped)
+            terminated = outcome.terminated.astype(bool)
+        else:
+            stepped = self._all
+            outcome, info = self._batch.step(actions, self.np_random)
+            terminated = outcome.terminated
+        if self.max_episode_steps is None:
+            truncated = np.zeros(self.num_envs, dtype=bool)
+        else:
+            truncated = (self._batch.state.t >= self.max_episode_steps) & ~terminated & stepped
+        self._needs_reset = terminated | truncated
+        masks = {f"_{key}": self._all for key in STATE_INFO_KEYS}
+        masks.update({f"_{key}": stepped for key in TRADE_INFO_KEYS})
+        return self._batch.observe(), outcome.reward, terminated, truncated, info | masks
+
+
+def _check_max_episode_steps(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"max_episode_steps={value!r} is invalid: must be None or an integer >= 1")
+    return int(value)
