@@ -12,7 +12,7 @@ import numpy as np
 
 from mm_env.dynamics import Draws, MarketState, Number, Outcome, initial_state, sample_draws, transition
 from mm_env.params import MarketParams
-from mm_env.spaces import decode_actions, observe
+from mm_env.spaces import decode_actions, make_observer
 
 STATE_INFO_KEYS = ("inventory", "mid", "cash", "mtm_pnl")
 TRADE_INFO_KEYS = (
@@ -63,6 +63,7 @@ class MarketBatch:
         self.params = params
         self.num_envs = int(num_envs)
         self.features = tuple(features)
+        self._observe = make_observer(self.features)
         self.normalize_actions = normalize_actions
         self.state = initial_state(params, self.num_envs)
 
@@ -76,7 +77,7 @@ class MarketBatch:
 
     def observe(self) -> np.ndarray:
         """Observations of every environment, shape ``(num_envs, d)``, float32."""
-        return observe(self.state, self.params, self.features)
+        return self._observe(self.state, self.params)
 
     def step(
         self, actions: object, rng: np.random.Generator, active: np.ndarray | None = None

@@ -79,11 +79,16 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
     """Draw the random inputs of one step for one environment (``n=None``) or ``n`` of them."""
     pi = params.pi
     # u < pi/2 ⇔ u <= below_half: the form the batched sign trick below needs, used by both paths alike.
-    below_half = math.nextafter(0.5 * pi, 0.0)
+    below_half = params.below_half_pi
     if n is None:
-        u_side, u_size, fill = rng.random(), rng.random(), rng.random()
+        u_side, u_size, fill = rng.random(3).tolist()
         side = 1 if u_side <= below_half else (-1 if u_side < pi else 0)
-        size = _sample_size(u_size, params) if side else 0
+        if not side:
+            size = 0
+        elif params.uniform_sizes:
+            size = params.sizes[int(u_size * len(params.sizes))]
+        else:
+            size = _sample_size(u_size, params)
         noise = rng.standard_normal() if params.sigma > 0.0 else 0.0
         return Draws(side, size, fill, noise)
     u_side, u_size, fill = rng.random((3, n))
@@ -105,7 +110,7 @@ def _sample_size(u: Number, params: MarketParams) -> Number:
     if params.uniform_sizes:
         m = len(sizes)
         if scalar:
-            return sizes[int(u * m)]
+            return sizes[int(u * m)]  # the same rule is inlined in sample_draws' scalar path
         if sizes == tuple(range(sizes[0], sizes[0] + m)):
             return np.floor(u * m) + sizes[0]
         return _sizes_array(params).take((u * m).astype(np.intp))
@@ -126,6 +131,10 @@ def _sizes_array(params: MarketParams) -> np.ndarray:
     return np.asarray(params.sizes, dtype=np.float64)
 
 
+_SCALAR_OPS = (min, math.exp)
+_ARRAY_OPS = (np.minimum, np.exp)
+
+
 def transition(
     state: MarketState, bid_offset: Number, ask_offset: Number, draws: Draws, params: MarketParams
 ) -> tuple[MarketState, Outcome]:
@@ -136,8 +145,7 @@ def transition(
     """
     t, inventory, mid, cash, _, _ = state
     side, size, fill, noise = draws
-    batched = isinstance(inventory, np.ndarray)
-    minimum, exp = (np.minimum, np.exp) if batched else (min, math.exp)
+    minimum, exp = _ARRAY_OPS if isinstance(inventory, np.ndarray) else _SCALAR_OPS
     offset = bid_offset + (ask_offset - bid_offset) * (side > 0)
     # The limit |I| ≤ I_max cuts the executed size: a trader who buys can take at most I + I_max units.
     executed = minimum(size, params.I_max + side * inventory)

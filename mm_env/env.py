@@ -11,7 +11,14 @@ import numpy as np
 from mm_env.batch import state_info, step_info
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
 from mm_env.params import MarketParams, make_params
-from mm_env.spaces import DEFAULT_FEATURES, action_space, check_features, decode_actions, observation_space, observe
+from mm_env.spaces import (
+    DEFAULT_FEATURES,
+    action_space,
+    check_features,
+    decode_actions,
+    make_observer,
+    observation_space,
+)
 
 
 class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -110,6 +117,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> None:
         self.params = make_params(params if params is not None else preset, **overrides)
         self.features = check_features(observation_features)
+        self._observe = make_observer(self.features)
         self.normalize_actions = bool(normalize_actions)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
@@ -124,7 +132,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         """Start a new episode; ``seed`` re-seeds the random traders."""
         super().reset(seed=seed)
         self.state = initial_state(self.params)
-        return observe(self.state, self.params, self.features), state_info(self.state)
+        return self._observe(self.state, self.params), state_info(self.state)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Quote the offsets in ``action`` for one step."""
@@ -137,6 +145,6 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         draws = sample_draws(self.np_random, self.params)
         self.state, outcome = transition(before, bid, ask, draws, self.params)
         info = step_info(before, self.state, bid, ask, draws, outcome)
-        obs = observe(self.state, self.params, self.features)
+        obs = self._observe(self.state, self.params)
         # The scalar dynamics already give a Python float and bool.
         return obs, outcome.reward, outcome.terminated, False, info

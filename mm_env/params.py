@@ -64,6 +64,7 @@ class MarketParams:
     size_cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
     uniform_sizes: bool = field(init=False, repr=False, compare=False)
     article: bool = field(init=False, repr=False, compare=False)
+    below_half_pi: float = field(init=False, repr=False, compare=False)
     """Whether this is the article's model (every arriving order fills)."""
 
     def __post_init__(self) -> None:
@@ -86,6 +87,7 @@ class MarketParams:
         object.__setattr__(self, "size_cdf", tuple(cdf))
         object.__setattr__(self, "uniform_sizes", self.size_probs is None)
         object.__setattr__(self, "article", self.mode == "article")
+        object.__setattr__(self, "below_half_pi", math.nextafter(0.5 * self.pi, 0.0))
 
     @property
     def max_size(self) -> int:

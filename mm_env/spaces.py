@@ -61,14 +61,19 @@ def observation_space(features: Sequence[str]) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
-def observe(state: MarketState, params: MarketParams, features: Sequence[str]) -> np.ndarray:
-    """Observations for one environment (shape ``(d,)``) or a batch (shape ``(n, d)``), float32."""
-    if not isinstance(state.t, np.ndarray):
-        return np.array([FEATURES[name].value(state, params) for name in features], dtype=np.float32)
-    obs = np.empty((len(state.t), len(features)), dtype=np.float32)
-    for column, name in enumerate(features):
-        obs[:, column] = FEATURES[name].value(state, params)
-    return obs
+def make_observer(features: Sequence[str]) -> Callable[[MarketState, MarketParams], np.ndarray]:
+    """A function giving the observations of one environment (shape ``(d,)``) or a batch (``(n, d)``), float32."""
+    values = tuple(FEATURES[name].value for name in check_features(features))
+
+    def observe(state: MarketState, params: MarketParams) -> np.ndarray:
+        if not isinstance(state.t, np.ndarray):
+            return np.array([value(state, params) for value in values], dtype=np.float32)
+        obs = np.empty((len(state.t), len(values)), dtype=np.float32)
+        for column, value in enumerate(values):
+            obs[:, column] = value(state, params)
+        return obs
+
+    return observe
 
 
 def action_space(params: MarketParams, normalize: bool) -> spaces.Box:

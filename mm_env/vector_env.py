@@ -62,6 +62,9 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._all = np.ones(self.num_envs, dtype=bool)
         self._all.flags.writeable = False
+        self._state_masks = tuple(f"_{key}" for key in STATE_INFO_KEYS)
+        self._trade_masks = tuple(f"_{key}" for key in TRADE_INFO_KEYS)
+        self._full_masks = dict.fromkeys(self._state_masks + self._trade_masks, self._all)
 
     @property
     def state(self):
@@ -83,29 +86,32 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
             self._needs_reset[:] = False
         self._batch.reset(mask)
         info = state_info(self._batch.state)
-        masks = {f"_{key}": self._all for key in STATE_INFO_KEYS}
-        return self._batch.observe(), info | masks
+        reset = self._all if mask is None else mask
+        info.update({f"_{key}": reset for key in STATE_INFO_KEYS})
+        return self._batch.observe(), info
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every environment; the ones whose episode ended at the last step are reset instead."""
         if self._needs_reset.any():
-            resetting = self._needs_reset.copy()
+            resetting = self._needs_reset
             self._batch.reset(resetting)
             stepped = ~resetting
             outcome, info = self._batch.step(actions, self.np_random, active=stepped)
             terminated = outcome.terminated.astype(bool)
+            masks = dict.fromkeys(self._state_masks, self._all) | dict.fromkeys(self._trade_masks, stepped)
         else:
             stepped = self._all
             outcome, info = self._batch.step(actions, self.np_random)
             terminated = outcome.terminated
+            masks = self._full_masks
         if self.max_episode_steps is None:
             truncated = np.zeros(self.num_envs, dtype=bool)
+            self._needs_reset = terminated.copy()  # the caller may modify the array it receives
         else:
             truncated = (self._batch.state.t >= self.max_episode_steps) & ~terminated & stepped
-        self._needs_reset = terminated | truncated
-        masks = {f"_{key}": self._all for key in STATE_INFO_KEYS}
-        masks.update({f"_{key}": stepped for key in TRADE_INFO_KEYS})
-        return self._batch.observe(), outcome.reward, terminated, truncated, info | masks
+            self._needs_reset = terminated | truncated
+        info.update(masks)
+        return self._batch.observe(), outcome.reward, terminated, truncated, info
 
 
 def _check_max_episode_steps(value: int | None) -> int | None:
