@@ -11,6 +11,7 @@ import numpy as np
 from mm_env.batch import state_info, step_info
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
 from mm_env.params import MarketParams, make_params
+from mm_env.render import HISTORY_KEYS, episode_figure, figure_to_rgb
 from mm_env.spaces import (
     DEFAULT_FEATURES,
     action_space,
@@ -103,7 +104,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     * v0: Initial version.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     def __init__(
         self,
@@ -125,6 +126,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = observation_space(self.features)
         self.action_space = action_space(self.params, self.normalize_actions)
         self.state: MarketState | None = None
+        self._history: dict[str, list[float]] | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -132,6 +134,8 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         """Start a new episode; ``seed`` re-seeds the random traders."""
         super().reset(seed=seed)
         self.state = initial_state(self.params)
+        if self.render_mode == "rgb_array":
+            self._history = {key: [] for key in HISTORY_KEYS}
         return self._observe(self.state, self.params), state_info(self.state)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -146,5 +150,17 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.state, outcome = transition(before, bid, ask, draws, self.params)
         info = step_info(before, self.state, bid, ask, draws, outcome)
         obs = self._observe(self.state, self.params)
+        if self._history is not None:
+            recorded = (before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
+            for key, value in zip(HISTORY_KEYS, recorded, strict=True):
+                self._history[key].append(value)
         # The scalar dynamics already give a Python float and bool.
         return obs, outcome.reward, outcome.terminated, False, info
+
+    def render(self) -> np.ndarray | None:
+        """With ``render_mode="rgb_array"``: the episode so far as an RGB image (the article-style figure)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() needs render_mode='rgb_array' at construction")
+            return None
+        history = self._history or {key: [] for key in HISTORY_KEYS}
+        return figure_to_rgb(episode_figure(history, title=f"t = {len(history['reward'])} / {self.params.T}"))

@@ -83,6 +83,24 @@ def action_space(params: MarketParams, normalize: bool) -> spaces.Box:
     return spaces.Box(params.delta_min, params.delta_max, shape=(2,), dtype=np.float32)
 
 
+def _action_map(params: MarketParams, normalize: bool) -> tuple[float, float]:
+    # offset = scale · action + shift
+    if not normalize:
+        return 1.0, 0.0
+    half_range = 0.5 * (params.delta_max - params.delta_min)
+    return half_range, params.delta_min + half_range
+
+
+def encode_offsets(offsets: np.ndarray, params: MarketParams, normalize: bool) -> np.ndarray:
+    """The actions (float32, same shape) that quote the given ``(..., 2)`` bid and ask offsets.
+
+    The inverse of :func:`decode_actions` up to float32 rounding; offsets are clipped to the bounds first.
+    """
+    scale, shift = _action_map(params, normalize)
+    clipped = np.clip(np.asarray(offsets, dtype=np.float64), params.delta_min, params.delta_max)
+    return ((clipped - shift) / scale).astype(np.float32)
+
+
 def decode_actions(actions: object, params: MarketParams, normalize: bool, batch: int | None = None):
     """Turn actions into ``(bid_offset, ask_offset)``, checking shape and finiteness and clipping to the bounds.
 
@@ -100,9 +118,9 @@ def decode_actions(actions: object, params: MarketParams, normalize: bool, batch
     if array.dtype.kind not in "biuf":
         raise ValueError(f"action must be numeric; got dtype {array.dtype}")
     lo, hi = params.delta_min, params.delta_max
-    # Normalised actions map affinely onto the offsets; clipping after the map keeps the offsets within bounds
-    # exactly, and the scalar and batched paths apply the same floating-point operations.
-    scale, shift = (0.5 * (hi - lo), lo + 0.5 * (hi - lo)) if normalize else (1.0, 0.0)
+    # Clipping after the affine map keeps the offsets within bounds exactly; the scalar and batched paths apply the
+    # same floating-point operations, so they agree to the last bit.
+    scale, shift = _action_map(params, normalize)
     if batch is None:
         bid, ask = array.tolist()
         if not (math.isfinite(bid) and math.isfinite(ask)):

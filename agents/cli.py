@@ -1,0 +1,45 @@
+"""Command-line helpers shared by ``python -m agents.evaluate`` and ``train.py``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from collections.abc import Sequence
+from typing import Any
+
+from mm_env.params import MarketParams, make_params
+
+
+def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are Python literals (``0.002``, ``[1, 2]``, ``True``) or plain strings."""
+    parsed: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} takes key=value pairs; got {item!r}")
+        try:
+            parsed[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parsed[key] = text
+    return parsed
+
+
+def add_env_kwargs_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--env-kwargs key=value ...`` (model parameters, or ``preset=NAME``)."""
+    parser.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model parameters, e.g. lam=0.002 reward=mtm (or preset=easy)",
+    )
+
+
+def params_from_cli(parser: argparse.ArgumentParser, preset: str, env_kwargs: Sequence[str]) -> MarketParams:
+    """Build the parameters, turning any invalid value into a clean ``parser.error`` (exit status 2)."""
+    try:
+        overrides = parse_key_values(env_kwargs)
+        preset = overrides.pop("preset", preset)
+        return make_params(preset, **overrides)
+    except ValueError as error:
+        parser.error(str(error))

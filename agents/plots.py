@@ -1,0 +1,66 @@
+"""Figures: the policy figure (offsets against inventory, the DP value heatmap) and the episode figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from agents.dp import DPSolution, inventory_grid, solve_dp
+from agents.policies import DPPolicy, Policy
+from mm_env.params import MarketParams
+from mm_env.render import episode_figure, figure_to_rgb
+
+__all__ = ["episode_figure", "figure_to_rgb", "policy_figure", "save_figure"]
+
+
+def policy_figure(
+    policies: Sequence[Policy], params: MarketParams, t: int = 0, solution: DPSolution | None = None
+) -> Figure:
+    """Bid and ask offsets against inventory at step ``t`` for each policy, and the DP value over ``(t, I)``."""
+    if not 0 <= t < params.T:
+        raise ValueError(f"t={t} is invalid: must be in [0, {params.T - 1}]")
+    dp = next((p for p in policies if isinstance(p, DPPolicy)), None)
+    solution = solution or (dp.solution if dp is not None else solve_dp(params))
+    levels = inventory_grid(params)
+    figure = Figure(figsize=(13, 5), layout="constrained")
+    offsets_axis, value_axis = figure.subplots(1, 2, width_ratios=[1.2, 1])
+    colors = iter(["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"])
+    for policy in policies:
+        bid, ask = policy.tables(params)
+        color = next(colors, "grey")
+        width = 2.2 if isinstance(policy, DPPolicy) else 1.2
+        offsets_axis.plot(levels, bid[t], color=color, lw=width, label=f"{policy.name}: bid")
+        offsets_axis.plot(levels, ask[t], color=color, lw=width, ls="--", label=f"{policy.name}: ask")
+    offsets_axis.set_xlabel("inventory I")
+    offsets_axis.set_ylabel("offset from the mid δ")
+    offsets_axis.set_ylim(params.delta_min, min(params.delta_max, 3.0))
+    offsets_axis.set_title(f"quotes at t = {t} (solid: bid δ_b, dashed: ask δ_a)")
+    offsets_axis.legend(fontsize="x-small", ncols=2)
+    image = value_axis.imshow(
+        solution.value.T,
+        origin="lower",
+        aspect="auto",
+        extent=(0, params.T, levels[0] - 0.5, levels[-1] + 0.5),
+        cmap="viridis",
+    )
+    figure.colorbar(image, ax=value_axis, label="V(t, I)")
+    value_axis.set_xlabel("step t")
+    value_axis.set_ylabel("inventory I")
+    value_axis.set_title(f"DP value function (V(0, 0) = {solution.expected_return:.2f})")
+    return figure
+
+
+def save_figure(figure: Figure, path: Path | str) -> Path:
+    """Save a figure as PNG (creating the folder) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def figure_rgb(figure: Figure) -> np.ndarray:
+    """The figure as an RGB array (for TensorBoard images)."""
+    return figure_to_rgb(figure)
