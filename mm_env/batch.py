@@ -12,7 +12,7 @@ import numpy as np
 
 from mm_env.dynamics import Draws, MarketState, Number, Outcome, initial_state, sample_draws, transition
 from mm_env.params import MarketParams
-from mm_env.spaces import decode_actions, make_observer
+from mm_env.spaces import Observer, decode_actions
 
 STATE_INFO_KEYS = ("inventory", "mid", "cash", "mtm_pnl")
 TRADE_INFO_KEYS = (
@@ -63,7 +63,7 @@ class MarketBatch:
         self.params = params
         self.num_envs = int(num_envs)
         self.features = tuple(features)
-        self._observe = make_observer(self.features)
+        self._observe = Observer(self.features)
         self.normalize_actions = normalize_actions
         self.state = initial_state(params, self.num_envs)
 

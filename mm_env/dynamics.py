@@ -82,7 +82,7 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
     below_half = params.below_half_pi
     if n is None:
         u_side, u_size, fill = rng.random(3).tolist()
-        side = 1 if u_side <= below_half else (-1 if u_side < pi else 0)
+        side = (1 if u_side <= below_half else -1) if u_side < pi else 0
         if not side:
             size = 0
         elif params.uniform_sizes:
@@ -131,8 +131,12 @@ def _sizes_array(params: MarketParams) -> np.ndarray:
     return np.asarray(params.sizes, dtype=np.float64)
 
 
-_SCALAR_OPS = (min, math.exp)
-_ARRAY_OPS = (np.minimum, np.exp)
+def _select(condition: bool, if_true: float, if_false: float) -> float:
+    return if_true if condition else if_false
+
+
+_SCALAR_OPS = (min, math.exp, _select)
+_ARRAY_OPS = (np.minimum, np.exp, np.where)
 
 
 def transition(
@@ -145,8 +149,8 @@ def transition(
     """
     t, inventory, mid, cash, _, _ = state
     side, size, fill, noise = draws
-    minimum, exp = _ARRAY_OPS if isinstance(inventory, np.ndarray) else _SCALAR_OPS
-    offset = bid_offset + (ask_offset - bid_offset) * (side > 0)
+    minimum, exp, select = _ARRAY_OPS if isinstance(inventory, np.ndarray) else _SCALAR_OPS
+    offset = select(side > 0, ask_offset, bid_offset)
     # The limit |I| ≤ I_max cuts the executed size: a trader who buys can take at most I + I_max units.
     executed = minimum(size, params.I_max + side * inventory)
     if not params.article:

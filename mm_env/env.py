@@ -14,10 +14,10 @@ from mm_env.params import MarketParams, make_params
 from mm_env.render import HISTORY_KEYS, episode_figure, figure_to_rgb
 from mm_env.spaces import (
     DEFAULT_FEATURES,
+    Observer,
     action_space,
     check_features,
     decode_actions,
-    make_observer,
     observation_space,
 )
 
@@ -118,7 +118,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> None:
         self.params = make_params(params if params is not None else preset, **overrides)
         self.features = check_features(observation_features)
-        self._observe = make_observer(self.features)
+        self._observe = Observer(self.features)
         self.normalize_actions = bool(normalize_actions)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")

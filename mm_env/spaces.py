@@ -26,17 +26,38 @@ class Feature(NamedTuple):
     description: str
 
 
+def _inventory(state: MarketState, params: MarketParams) -> Number:
+    return state.inventory / params.I_max
+
+
+def _time_left(state: MarketState, params: MarketParams) -> Number:
+    return (params.T - state.t) / params.T
+
+
+def mid_change_scale(params: MarketParams) -> float:
+    """The scale of the ``mid_change`` feature: the largest impact move ``κ·max(size)`` plus ``4σ``."""
+    scale = params.kappa * params.max_size + 4.0 * params.sigma
+    return scale if scale > 0.0 else 1.0
+
+
+def _mid_change(state: MarketState, params: MarketParams) -> Number:
+    # Bounded like every other feature: exact within [-1, 1] when σ = 0, clipped only beyond a 4σ noise move.
+    scaled = state.mid_change / mid_change_scale(params)
+    return np.clip(scaled, -1.0, 1.0) if isinstance(scaled, np.ndarray) else min(max(scaled, -1.0), 1.0)
+
+
+def _last_fill(state: MarketState, params: MarketParams) -> Number:
+    return -state.traded / params.max_size
+
+
 FEATURES: dict[str, Feature] = {
-    "inventory": Feature(-1.0, 1.0, lambda s, p: s.inventory / p.I_max, "inventory I / I_max"),
-    "time_left": Feature(0.0, 1.0, lambda s, p: (p.T - s.t) / p.T, "fraction of the episode left, (T − t) / T"),
+    "inventory": Feature(-1.0, 1.0, _inventory, "inventory I / I_max"),
+    "time_left": Feature(0.0, 1.0, _time_left, "fraction of the episode left, (T − t) / T"),
     "mid_change": Feature(
-        -math.inf, math.inf, lambda s, p: s.mid_change, "mid change over the last step, P_t − P_{t−1}"
+        -1.0, 1.0, _mid_change, "mid change P_t − P_{t−1} over the last step / (κ·max size + 4σ), clipped to ±1"
     ),
     "last_fill": Feature(
-        -1.0,
-        1.0,
-        lambda s, p: -s.traded / p.max_size,
-        "the market maker's signed fill in the last step (+ bought, − sold) / max size",
+        -1.0, 1.0, _last_fill, "the market maker's signed fill in the last step (+ bought, − sold) / max size"
     ),
 }
 DEFAULT_FEATURES = ("inventory", "time_left")
@@ -61,19 +82,21 @@ def observation_space(features: Sequence[str]) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
-def make_observer(features: Sequence[str]) -> Callable[[MarketState, MarketParams], np.ndarray]:
-    """A function giving the observations of one environment (shape ``(d,)``) or a batch (``(n, d)``), float32."""
-    values = tuple(FEATURES[name].value for name in check_features(features))
+class Observer:
+    """Computes the observations of one environment (shape ``(d,)``) or a batch (``(n, d)``), float32."""
 
-    def observe(state: MarketState, params: MarketParams) -> np.ndarray:
+    def __init__(self, features: Sequence[str]) -> None:
+        self.features = check_features(features)
+        self._values = tuple(FEATURES[name].value for name in self.features)
+
+    def __call__(self, state: MarketState, params: MarketParams) -> np.ndarray:
+        """The observations of ``state``."""
         if not isinstance(state.t, np.ndarray):
-            return np.array([value(state, params) for value in values], dtype=np.float32)
-        obs = np.empty((len(state.t), len(values)), dtype=np.float32)
-        for column, value in enumerate(values):
+            return np.array([value(state, params) for value in self._values], dtype=np.float32)
+        obs = np.empty((len(state.t), len(self._values)), dtype=np.float32)
+        for column, value in enumerate(self._values):
             obs[:, column] = value(state, params)
         return obs
-
-    return observe
 
 
 def action_space(params: MarketParams, normalize: bool) -> spaces.Box:
