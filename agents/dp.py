@@ -148,11 +148,11 @@ def evaluate_tables(params: MarketParams, bid: np.ndarray, ask: np.ndarray) -> E
     noise_var = params.sigma**2 * squared if mtm else 0.0  # Var of I'·σ·ε given I'
     for t in range(params.T - 1, -1, -1):
         offsets = np.stack([ask[..., t, :], bid[..., t, :]], axis=-2)  # (..., 2, N)
-        if params.article:
-            fill_prob = np.ones_like(offsets)
+        # In article mode every order fills, and the spread reward pays the full quoted spread on each unit.
+        fill_prob = np.ones_like(offsets) if params.article else params.A * np.exp(-params.k * offsets)
+        if params.article and not mtm:
             per_unit = (offsets[..., ASK, :] + offsets[..., BID, :])[..., None, :]
         else:
-            fill_prob = params.A * np.exp(-params.k * offsets)
             per_unit = offsets
         # Reward of a fill of each size on each side: shape (..., 2, N, m).
         reward = outcomes.executed * per_unit[..., None] - params.lam * next_levels**2

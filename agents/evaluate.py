@@ -24,6 +24,7 @@ from agents.dp import evaluate_tables, solve_dp
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew, Policy
 from agents.tuning import tune_article_rule, tune_linear_skew
 from mm_env.params import ARTICLE_SCENARIOS, MarketParams
+from mm_env.spaces import DEFAULT_FEATURES
 from mm_env.vector_env import MarketMakingVectorEnv
 
 REFERENCE_NAME = ArticleRule(0.5, 0.1).name
@@ -46,9 +47,17 @@ class Episodes:
     """Mean quoted spread ``δ_b + δ_a`` over the episode."""
 
 
-def run_episodes(policy: Policy, params: MarketParams, episodes: int, seed: int) -> Episodes:
+def run_episodes(
+    policy: Policy,
+    params: MarketParams,
+    episodes: int,
+    seed: int,
+    features: Sequence[str] = DEFAULT_FEATURES,
+) -> Episodes:
     """Run ``episodes`` full episodes of ``policy`` in one batched env seeded with ``seed``."""
-    env = MarketMakingVectorEnv(num_envs=episodes, params=params, normalize_actions=False)
+    env = MarketMakingVectorEnv(
+        num_envs=episodes, params=params, observation_features=features, normalize_actions=False
+    )
     obs, _ = env.reset(seed=seed)
     zeros = np.zeros(episodes)
     returns, peak, drawdown, abs_inventory, spread = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros
@@ -141,21 +150,32 @@ def compare(
     episodes: int = 10_000,
     seed: int = 0,
     reference: str | None = REFERENCE_NAME,
+    features: Sequence[str] = DEFAULT_FEATURES,
 ) -> list[PolicyReport]:
-    """Evaluate every policy on the same ``episodes`` seeded episodes; pair each with the ``reference`` policy."""
-    runs = {policy.name: run_episodes(policy, params, episodes, seed) for policy in policies}
+    """Evaluate every policy on the same ``episodes`` seeded episodes; pair each with the ``reference`` policy.
+
+    Policies must have distinct names. The exact expected return is given for every policy that is Markov in
+    ``(t, I)`` (all but agents observing extra features).
+    """
+    names = [policy.name for policy in policies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"policy names must be distinct: {names}")
+    runs = {policy.name: run_episodes(policy, params, episodes, seed, features) for policy in policies}
     dp_value = None if params.article else solve_dp(params).expected_return
     reference_run = runs.get(reference) if reference is not None else None
     return [
-        summarize(
-            policy.name,
-            runs[policy.name],
-            evaluate_tables(params, *policy.tables(params)).mean,
-            dp_value,
-            reference_run,
-        )
+        summarize(policy.name, runs[policy.name], exact_return(policy, params), dp_value, reference_run)
         for policy in policies
     ]
+
+
+def exact_return(policy: Policy, params: MarketParams) -> float | None:
+    """The policy's exact expected return, or ``None`` if it is not a function of ``(t, I)`` alone."""
+    try:
+        tables = policy.tables(params)
+    except ValueError:
+        return None
+    return float(evaluate_tables(params, *tables).mean)
 
 
 def baseline_policies(params: MarketParams, tuned: bool = True) -> list[Policy]:
@@ -163,7 +183,8 @@ def baseline_policies(params: MarketParams, tuned: bool = True) -> list[Policy]:
     if params.article:
         scenario = next((s for s in ARTICLE_SCENARIOS.values() if s.params == params), None)
         spread_base, gamma = (scenario.spread_base, scenario.gamma) if scenario else (0.5, 0.1)
-        return [ArticleRule(spread_base, gamma), ArticleRule(spread_base, gamma, flipped=True)]
+        # Quotes do not move fills here, so the flipped rule would only repeat the rule's row (same spread 2Δ+γ|I|).
+        return [ArticleRule(spread_base, gamma)]
     policies: list[Policy] = [DPPolicy(params), ArticleRule(0.5, 0.1)]
     if tuned:
         best_rule = tune_article_rule(params).policy

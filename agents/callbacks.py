@@ -1,0 +1,136 @@
+"""Stable-Baselines3 callbacks: market-making scalars and periodic evaluations against the DP optimum."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Image
+
+from agents.dp import evaluate_tables
+from agents.evaluate import run_episodes
+from agents.plots import policy_figure
+from agents.policies import ArticleRule, DPPolicy
+from agents.sb3_policy import SB3Policy
+from mm_env.params import MarketParams
+from mm_env.render import figure_to_rgb
+
+_NOT_IN_TEXT_LOGS = ("stdout", "log", "json", "csv")
+
+
+class MarketMetricsCallback(BaseCallback):
+    """Logs, under ``market/``, what the agent does while it trains.
+
+    Per environment-step means of ``|I|``, the quoted spread ``δ_b + δ_a``, the spread captured and the inventory
+    penalty, and the fill rate (fills per arriving trader), all from the environments' ``info``.
+    """
+
+    def _on_training_start(self) -> None:
+        self._reset_sums()
+
+    def _reset_sums(self) -> None:
+        self.sums = dict.fromkeys(("abs_inventory", "spread", "captured", "penalty"), 0.0)
+        self.fills = self.arrivals = self.steps = 0
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "inventory" not in info or "ask" not in info:
+                continue
+            self.sums["abs_inventory"] += abs(info["inventory"])
+            self.sums["spread"] += info["ask"] - info["bid"]
+            self.sums["captured"] += info["spread_captured"]
+            self.sums["penalty"] += info["inventory_penalty"]
+            self.fills += info["fill_size"] > 0
+            self.arrivals += info["trader_side"] != 0
+            self.steps += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.steps == 0:
+            return
+        self.logger.record_mean("market/mean_abs_inventory", self.sums["abs_inventory"] / self.steps)
+        self.logger.record_mean("market/quoted_spread", self.sums["spread"] / self.steps)
+        self.logger.record_mean("market/spread_captured", self.sums["captured"] / self.steps)
+        self.logger.record_mean("market/inventory_penalty", self.sums["penalty"] / self.steps)
+        if self.arrivals:
+            self.logger.record_mean("market/fill_rate", self.fills / self.arrivals)
+        self._reset_sums()
+
+
+class PolicyEvaluationCallback(BaseCallback):
+    """Every ``eval_freq`` environment steps, evaluates the deterministic policy and logs it under ``eval/``.
+
+    * ``eval/mean_return`` ± ``eval/return_se`` and ``eval/pct_of_dp``: Monte Carlo over ``episodes`` episodes on
+      fixed seeds (the same episodes at every evaluation);
+    * ``eval/exact_return`` and ``eval/exact_pct_of_dp``: the exact expected return of the current policy;
+    * ``eval/dp_return`` and ``eval/article_rule_return``: the DP optimum and the article's rule (Δ = 0.5, γ = 0.1)
+      on the same scale, for comparison;
+    * ``eval/policy``: the policy figure (the agent's offsets against inventory, with the DP's and the rule's).
+
+    The model with the best exact value so far is saved as ``best_model.zip`` (with ``best_vecnormalize.pkl``).
+    """
+
+    def __init__(
+        self,
+        params: MarketParams,
+        eval_freq: int,
+        episodes: int,
+        seed: int,
+        run_dir: Path,
+        obs_normalizer_getter=None,
+        figure_every: int = 1,
+    ) -> None:
+        super().__init__()
+        self.params, self.eval_freq, self.episodes, self.seed = params, eval_freq, episodes, seed
+        self.run_dir, self.obs_normalizer_getter, self.figure_every = run_dir, obs_normalizer_getter, figure_every
+        self.dp = DPPolicy(params)
+        self.dp_value = self.dp.solution.expected_return
+        self.article = ArticleRule(0.5, 0.1)
+        self.article_value = evaluate_tables(params, *self.article.tables(params)).mean
+        self.best_exact = -math.inf
+        self.history: list[dict[str, float]] = []
+        self._next = eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.evaluate()
+        return True
+
+    def agent(self) -> SB3Policy:
+        """The current model as a policy."""
+        normalizer = self.obs_normalizer_getter() if self.obs_normalizer_getter else None
+        return SB3Policy(self.model, name="agent", obs_normalizer=normalizer)
+
+    def evaluate(self) -> dict[str, float]:
+        """Run one evaluation now, log it and return its figures."""
+        agent = self.agent()
+        exact = evaluate_tables(self.params, *agent.tables(self.params)).mean
+        returns = run_episodes(agent, self.params, self.episodes, self.seed).returns
+        result = {
+            "timesteps": self.num_timesteps,
+            "mean_return": float(returns.mean()),
+            "return_se": float(returns.std(ddof=1) / math.sqrt(len(returns))),
+            "pct_of_dp": 100.0 * float(returns.mean()) / self.dp_value,
+            "exact_return": exact,
+            "exact_pct_of_dp": 100.0 * exact / self.dp_value,
+            "dp_return": self.dp_value,
+            "article_rule_return": self.article_value,
+            "article_rule_pct_of_dp": 100.0 * self.article_value / self.dp_value,
+        }
+        for key, value in result.items():
+            if key != "timesteps":
+                self.logger.record(f"eval/{key}", value)
+        if len(self.history) % self.figure_every == 0:
+            figure = policy_figure([self.dp, self.article, agent], self.params)
+            self.logger.record("eval/policy", Image(figure_to_rgb(figure), "HWC"), exclude=_NOT_IN_TEXT_LOGS)
+        self.history.append(result)
+        if exact > self.best_exact:
+            self.best_exact = exact
+            self.model.save(self.run_dir / "best_model.zip")
+            normalizer = self.obs_normalizer_getter() if self.obs_normalizer_getter else None
+            if normalizer is not None:
+                normalizer.save(str(self.run_dir / "best_vecnormalize.pkl"))
+        self.logger.dump(self.num_timesteps)
+        return result

@@ -1,0 +1,60 @@
+"""Training quality and time: runs ``train.py`` and reports wall time and the final comparison.
+
+Run: ``python benchmarks/bench_train.py`` (the default ``python train.py``), or pass ``train.py`` arguments after
+``--``, e.g. ``python benchmarks/bench_train.py -- --algo sac``. ``--twice`` runs it twice with the same seed and
+checks that both runs give the same result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_training(train_args: list[str], log_dir: Path) -> tuple[float, dict]:
+    start = time.perf_counter()
+    command = [sys.executable, str(ROOT / "train.py"), "--log-dir", str(log_dir), "--no-progress-bar", *train_args]
+    subprocess.run(command, check=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    run_dir = max(log_dir.iterdir(), key=lambda p: p.stat().st_mtime)
+    return seconds, json.loads((run_dir / "comparison.json").read_text())
+
+
+def report(seconds: float, comparison: dict, train_args: list[str]) -> None:
+    print(f"\npython train.py {' '.join(train_args)}: {seconds / 60:.1f} min wall time")
+    print(f"final comparison on {comparison['episodes']:,} episodes (seed {comparison['seed']}):")
+    print("| policy | mean return ± s.e. | % of DP | exact E[return] |\n|---|---:|---:|---:|")
+    for row in comparison["rows"]:
+        exact = "–" if row["exact_return"] is None else f"{row['exact_return']:.2f}"
+        pct = "–" if row["pct_of_dp"] is None else f"{row['pct_of_dp']:.1f}"
+        print(f"| {row['policy']} | {row['mean_return']:.2f} ± {row['return_se']:.2f} | {pct} | {exact} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--twice", action="store_true", help="run twice with the same seed and compare")
+    parser.add_argument("--log-dir", type=Path, default=None, help="where the runs go (default: a temporary folder)")
+    parser.add_argument("train_args", nargs="*", help="arguments for train.py (after --)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        log_dir = args.log_dir or Path(scratch)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        seconds, first = run_training(args.train_args, log_dir)
+        report(seconds, first, args.train_args)
+        if args.twice:
+            _, second = run_training(args.train_args, log_dir)
+            same = first["rows"] == second["rows"]
+            print(f"\nsame seed, same device, second run: {'identical results' if same else 'DIFFERENT results'}")
+            if not same:
+                sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The comparison harness ``agents.evaluate``: the table rows, the Markdown, the report files and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.dp import evaluate_tables, solve_dp
+from agents.evaluate import (
+    REFERENCE_NAME,
+    PolicyReport,
+    baseline_policies,
+    compare,
+    markdown_table,
+    run_episodes,
+    write_report,
+)
+from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
+from mm_env.params import ARTICLE_SCENARIOS, make_params
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = make_params("default")
+ROW_FIELDS = set(PolicyReport.__dataclass_fields__)
+
+
+@pytest.fixture(scope="module")
+def default_rows():
+    policies = [DPPolicy(DEFAULT), ArticleRule(0.5, 0.1), LinearSkew(0.7, 0.06), ConstantSpread(0.5)]
+    return policies, compare(policies, DEFAULT, episodes=2000, seed=3)
+
+
+def test_compare_rows(default_rows):
+    policies, rows = default_rows
+    assert [row.policy for row in rows] == [policy.name for policy in policies]
+    dp_value = solve_dp(DEFAULT).expected_return
+    by_name = {row.policy: row for row in rows}
+    reference = by_name[REFERENCE_NAME]
+    assert reference.diff_vs_reference == 0.0 and reference.diff_se == 0.0
+    for policy, row in zip(policies, rows, strict=True):
+        exact = evaluate_tables(DEFAULT, *policy.tables(DEFAULT))
+        assert row.exact_return == pytest.approx(exact.mean, rel=1e-12)
+        assert abs(row.mean_return - exact.mean) < 4 * exact.std / math.sqrt(2000)
+        assert row.return_se == pytest.approx(exact.std / math.sqrt(2000), rel=0.1)
+        assert row.pct_of_dp == pytest.approx(100.0 * row.mean_return / dp_value)
+        assert 0.0 <= row.fill_rate <= 1.0
+        assert row.cvar95 >= row.var95
+        assert row.max_drawdown >= 0.0
+        assert 0.0 <= row.mean_abs_inventory <= DEFAULT.I_max
+        assert 0.0 <= row.final_abs_inventory <= DEFAULT.I_max
+        assert row.pnl_std > 0 and row.sharpe == pytest.approx(row.pnl_mean / row.pnl_std)
+        assert row.diff_vs_reference == pytest.approx(row.mean_return - reference.mean_return, abs=1e-9)
+    assert by_name["DP optimum"].pct_of_dp == pytest.approx(100.0, abs=3.0)
+    assert by_name["constant offset 0.5"].mean_spread == pytest.approx(1.0, abs=1e-9)
+    # The fill rate of a constant quote δ is A·e^{−kδ} per arrival, up to the few arrivals blocked at the limit.
+    assert by_name["constant offset 0.5"].fill_rate == pytest.approx(0.9 * math.exp(-1.0), abs=0.01)
+    # The paired difference DP − article rule has a standard error close to that of the paired samples.
+    assert by_name["DP optimum"].diff_se < math.hypot(by_name["DP optimum"].return_se, reference.return_se)
+
+
+def test_compare_var_and_cvar_by_hand():
+    run = run_episodes(ArticleRule(0.5, 0.1), DEFAULT, 1000, seed=8)
+    (row,) = compare([ArticleRule(0.5, 0.1)], DEFAULT, episodes=1000, seed=8)
+    cutoff = np.quantile(run.pnl, 0.05)
+    assert row.var95 == pytest.approx(-cutoff)
+    assert row.cvar95 == pytest.approx(-run.pnl[run.pnl <= cutoff].mean())
+    assert row.pnl_mean == pytest.approx(run.pnl.mean())
+    assert row.fill_rate == pytest.approx(run.fills.sum() / run.arrivals.sum())
+
+
+def test_compare_without_reference_and_in_article_mode():
+    rows = compare([LinearSkew(0.7, 0.06)], DEFAULT, episodes=200, seed=0, reference=None)
+    assert rows[0].diff_vs_reference is None and rows[0].diff_se is None
+    params = ARTICLE_SCENARIOS["article_low_volatility"].params
+    policies = baseline_policies(params)
+    # The scenario's own rule only: quotes do not move fills, so a flipped rule would repeat its row.
+    assert [type(p) for p in policies] == [ArticleRule]
+    assert (policies[0].spread_base, policies[0].gamma) == (0.5, 0.1)
+    rows = compare([*policies, ArticleRule(0.5, 0.1, flipped=True)], params, episodes=300, seed=0)
+    assert rows[0].mean_return == rows[1].mean_return
+    for row in rows:
+        assert row.pct_of_dp is None  # no DP in article mode
+        assert row.fill_rate == 1.0  # every order fills
+
+
+def test_compare_rejects_duplicate_names():
+    with pytest.raises(ValueError, match="distinct"):
+        compare([ArticleRule(0.5, 0.1), ArticleRule(0.5, 0.1)], DEFAULT, episodes=10)
+
+
+def test_baseline_policies():
+    untuned = baseline_policies(DEFAULT, tuned=False)
+    names = [p.name for p in untuned]
+    assert names[0] == "DP optimum" and REFERENCE_NAME in names
+    assert any(isinstance(p, ArticleRule) and p.flipped for p in untuned)
+    assert len(set(names)) == len(names)
+    tuned = baseline_policies(DEFAULT.replace(T=50), tuned=True)
+    assert len(tuned) == len(untuned) + 2
+    assert sum("(tuned)" in p.name for p in tuned) == 2
+
+
+def test_markdown_table(default_rows):
+    policies, rows = default_rows
+    table = markdown_table(rows)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert lines[0].startswith("| policy |") and "exact E[return]" in lines[0]
+    assert set(lines[1]) <= set("|-: ")
+    columns = lines[0].count("|")
+    for line, policy in zip(lines[2:], policies, strict=True):
+        assert line.startswith(f"| {policy.name} |")
+        assert line.count("|") == columns
+    assert "| – |" in markdown_table(compare([LinearSkew()], DEFAULT, episodes=50, reference=None))
+
+
+def test_write_report(tmp_path, default_rows):
+    _, rows = default_rows
+    out = tmp_path / "nested" / "report"
+    write_report(rows, DEFAULT, out, {"episodes": 2000, "seed": 3})
+    payload = json.loads((out / "comparison.json").read_text())
+    assert payload["params"] == DEFAULT.as_dict()
+    assert payload["episodes"] == 2000 and payload["seed"] == 3
+    assert [row["policy"] for row in payload["rows"]] == [row.policy for row in rows]
+    assert payload["rows"] == [asdict(row) for row in rows]  # floats survive JSON exactly
+    assert (out / "comparison.md").read_text().strip() == markdown_table(rows)
+
+
+def run_cli(module, *args, cwd=REPO, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_cli_evaluate(tmp_path):
+    out = tmp_path / "evaluate"
+    result = run_cli("agents.evaluate", "--episodes", "500", "--no-tuning", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "| policy |" in result.stdout and "DP optimum" in result.stdout and REFERENCE_NAME in result.stdout
+    assert "Traceback" not in result.stderr
+    payload = json.loads((out / "comparison.json").read_text())
+    assert {"params", "episodes", "seed", "rows"} <= set(payload)
+    assert payload["episodes"] == 500 and payload["seed"] == 0
+    assert payload["params"] == DEFAULT.as_dict()
+    names = [row["policy"] for row in payload["rows"]]
+    assert names == [p.name for p in baseline_policies(DEFAULT, tuned=False)]
+    for row in payload["rows"]:
+        assert set(row) == ROW_FIELDS
+    dp_row = payload["rows"][0]
+    assert dp_row["exact_return"] == pytest.approx(111.14, abs=0.005)
+    markdown = (out / "comparison.md").read_text()
+    assert markdown.splitlines()[0].startswith("| policy |")
+    assert len(markdown.strip().splitlines()) == 2 + len(names)
+    assert (out / "policies.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_evaluate_article_preset(tmp_path):
+    out = tmp_path / "article"
+    result = run_cli("agents.evaluate", "--preset", "article", "--episodes", "200", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads((out / "comparison.json").read_text())
+    assert payload["params"]["mode"] == "article"
+    assert len(payload["rows"]) == 1
+    assert all(row["pct_of_dp"] is None for row in payload["rows"])
+    assert (out / "comparison.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env-kwargs", "lam=-1"], "lam=-1 is invalid"),
+        (["--env-kwargs", "nonsense"], "key=value"),
+        (["--preset", "no_such_preset"], "not a known preset"),
+        (["--env-kwargs", "foo=1"], "'foo' is not a model parameter"),
+        (["--env-kwargs", "sizes=[1,2]", "size_probs=[0.5]"], "size_probs"),
+        (["--episodes", "1"], "--episodes"),
+    ],
+    ids=["negative lam", "not key=value", "unknown preset", "unknown parameter", "size_probs", "episodes"],
+)
+def test_cli_evaluate_bad_arguments(tmp_path, args, message):
+    result = run_cli("agents.evaluate", *args, "--no-tuning", "--out", str(tmp_path / "never"))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "error:" in result.stderr and "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "never").exists()

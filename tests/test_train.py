@@ -1,0 +1,176 @@
+"""train.py end to end on a tiny budget: the run folder, the TensorBoard events, the saved agent, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from stable_baselines3 import PPO
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [
+    "--timesteps",
+    "2048",
+    "--n-envs",
+    "4",
+    "--hyperparams",
+    "n_steps=256",
+    "batch_size=256",
+    "n_epochs=2",
+    "--eval-freq",
+    "1024",
+    "--eval-episodes",
+    "50",
+    "--final-episodes",
+    "200",
+    "--no-progress-bar",
+]
+
+
+def run_train(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    log_dir = tmp_path_factory.mktemp("runs")
+    result = run_train(*TINY, "--log-dir", str(log_dir))
+    assert result.returncode == 0, result.stderr
+    runs = sorted(log_dir.iterdir())
+    assert [p.name for p in runs] == ["ppo_MarketMaking-v0_1"]
+    return runs[0]
+
+
+def events(run_dir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def test_run_folder_holds_model_statistics_configuration_and_comparison(run_dir):
+    for name in ("model.zip", "vecnormalize.pkl", "best_model.zip", "config.yaml", "comparison.md", "comparison.json"):
+        assert (run_dir / name).exists(), name
+    for figure in ("policies.png", "episode.png"):
+        assert (run_dir / figure).read_bytes()[:4] == b"\x89PNG"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["algo"] == "ppo" and config["env_id"] == "mm_env/MarketMaking-v0"
+    assert config["timesteps"] == 2048 and config["n_envs"] == 4 and config["seed"] == 0
+    assert config["hyperparams"]["n_steps"] == 256 and config["params"]["lam"] == 0.005
+
+
+def test_comparison_table_ranks_the_dp_above_the_article_rule(run_dir):
+    comparison = json.loads((run_dir / "comparison.json").read_text())
+    assert comparison["episodes"] == 200
+    rows = {row["policy"]: row for row in comparison["rows"]}
+    assert {"PPO (final)", "DP optimum", "article rule Δ=0.5, γ=0.1"} <= set(rows)
+    assert any("tuned" in name and "article" in name for name in rows)
+    assert any("tuned" in name and "linear skew" in name for name in rows)
+    dp = rows["DP optimum"]
+    assert dp["exact_return"] == pytest.approx(111.1446, abs=1e-3)
+    assert dp["pct_of_dp"] == pytest.approx(100.0, abs=3.0)  # Monte Carlo on 200 episodes
+    assert rows["article rule Δ=0.5, γ=0.1"]["exact_return"] == pytest.approx(90.8598, abs=1e-3)
+    table = (run_dir / "comparison.md").read_text()
+    assert table.count("\n") == len(rows) + 2 and "PPO (final)" in table
+
+
+def test_tensorboard_events_have_the_expected_scalar_tags(run_dir):
+    scalars = set(events(run_dir).Tags()["scalars"])
+    expected = {
+        "rollout/ep_rew_mean",
+        "train/value_loss",
+        "market/mean_abs_inventory",
+        "market/quoted_spread",
+        "market/fill_rate",
+        "market/spread_captured",
+        "market/inventory_penalty",
+        "eval/mean_return",
+        "eval/pct_of_dp",
+        "eval/exact_pct_of_dp",
+        "eval/dp_return",
+        "eval/article_rule_return",
+        "final/pct_of_dp",
+    }
+    assert expected <= scalars, expected - scalars
+    accumulator = events(run_dir)
+    dp_values = [event.value for event in accumulator.Scalars("eval/dp_return")]
+    assert len(dp_values) >= 2 and np.allclose(dp_values, 111.1446, atol=1e-3)
+    fill_rates = [event.value for event in accumulator.Scalars("market/fill_rate")]
+    assert all(0.0 <= rate <= 1.0 for rate in fill_rates)
+
+
+def test_tensorboard_has_the_policy_figure_the_comparison_text_and_hyperparameters(run_dir):
+    accumulator = events(run_dir)
+    assert "eval/policy" in accumulator.Tags()["images"]
+    tensors = set(accumulator.Tags()["tensors"])
+    assert any(tag.startswith("comparison") for tag in tensors), tensors
+    hparams_plugin = accumulator.PluginTagToContent("hparams")
+    assert hparams_plugin, "no hyperparameters were logged"
+
+
+def test_saved_model_loads_and_quotes(run_dir):
+    model = PPO.load(run_dir / "model.zip", device="cpu")
+    obs = np.array([[0.0, 1.0], [0.5, 0.5], [-0.5, 0.1]], dtype=np.float32)
+    actions, _ = model.predict(obs, deterministic=True)
+    assert actions.shape == (3, 2) and np.all(np.abs(actions) <= 1.0)
+
+
+def test_evaluate_only_reuses_the_saved_run(run_dir):
+    before = (run_dir / "comparison.json").read_text()
+    result = run_train("--evaluate", str(run_dir), "--final-episodes", "200")
+    assert result.returncode == 0, result.stderr
+    assert "PPO (final)" in result.stdout and "DP optimum" in result.stdout
+    assert (run_dir / "comparison.json").read_text() == before  # same seed, same episodes: same table
+
+
+def test_continue_training_starts_a_new_run(run_dir, tmp_path):
+    result = run_train(*TINY, "--timesteps", "1024", "--continue-from", str(run_dir), "--log-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (new_run,) = tmp_path.iterdir()
+    config = yaml.safe_load((new_run / "config.yaml").read_text())
+    assert config["continue_from"] == str(run_dir)
+    assert (new_run / "model.zip").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "dqn"], "invalid choice"),
+        (["--env", "CartPole-v1"], "not a market-making environment"),
+        (["--env", "NoSuchEnv-v9"], "not a registered environment"),
+        (["--env-kwargs", "lam=-1"], "lam=-1 is invalid"),
+        (["--env-kwargs", "preset=nope"], "preset='nope'"),
+        (["--env-kwargs", "lam"], "key=value"),
+        (["--hyperparams", "no_such_knob=1"], "unknown ppo hyperparameters"),
+        (["--hyperparams", "policy_kwargs={'activation_fn': 'swish'}"], "activation_fn='swish'"),
+        (["--timesteps", "0"], "not a positive integer"),
+        (["--timesteps", "ten"], "not a number"),
+        (["--final-episodes", "1"], "at least 2"),
+        (["--evaluate", "/no/such/run"], "not a run folder"),
+        (["--continue-from", "/no/such/run"], "no model.zip"),
+    ],
+)
+def test_bad_arguments_get_a_message_and_exit_status_2(args, message, capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(ROOT))
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_argument_prints_no_traceback():
+    result = run_train("--env-kwargs", "A=1.5")
+    assert result.returncode == 2
+    assert "A=1.5 is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
