@@ -25,20 +25,20 @@ def policy_figure(
     dp = next((p for p in policies if isinstance(p, DPPolicy)), None)
     solution = solution or (dp.solution if dp is not None else solve_dp(params))
     levels = inventory_grid(params)
-    figure = Figure(figsize=(13, 5), layout="constrained")
+    figure = Figure(figsize=(13, 5.8), layout="constrained")
     offsets_axis, value_axis = figure.subplots(1, 2, width_ratios=[1.2, 1])
     colors = iter(["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"])
     for policy in policies:
         bid, ask = policy.tables(params)
         color = next(colors, "grey")
         width = 2.2 if isinstance(policy, DPPolicy) else 1.2
-        offsets_axis.plot(levels, bid[t], color=color, lw=width, label=f"{policy.name}: bid")
-        offsets_axis.plot(levels, ask[t], color=color, lw=width, ls="--", label=f"{policy.name}: ask")
+        offsets_axis.plot(levels, bid[t], color=color, lw=width, label=policy.name)
+        offsets_axis.plot(levels, ask[t], color=color, lw=width, ls="--")
     offsets_axis.set_xlabel("inventory I")
     offsets_axis.set_ylabel("offset from the mid δ")
     offsets_axis.set_ylim(params.delta_min, min(params.delta_max, 3.0))
     offsets_axis.set_title(f"quotes at t = {t} (solid: bid δ_b, dashed: ask δ_a)")
-    offsets_axis.legend(fontsize="x-small", ncols=2)
+    figure.legend(loc="outside lower center", ncols=min(len(policies), 4), fontsize="small")
     image = value_axis.imshow(
         solution.value.T,
         origin="lower",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from helpers import ALL_FEATURES, STATE_KEYS, TRADE_KEYS, random_actions
@@ -220,3 +222,18 @@ def test_ppo_learns_a_few_steps():
     assert model.num_timesteps >= 256
     action, _ = model.predict(np.array([[0.0, 1.0], [0.5, 0.5]], dtype=np.float32), deterministic=True)
     assert action.shape == (2, 2)
+
+
+def test_sb3_vec_env_pickles_mid_episode_and_continues_identically():
+    venv = MarketMakingVecEnv(num_envs=3)
+    venv.seed(5)
+    venv.reset()
+    actions = np.full((3, 2), -0.6, dtype=np.float32)
+    for _ in range(4):
+        venv.step(actions)
+    clone = pickle.loads(pickle.dumps(venv))
+    for _ in range(3):
+        (obs_a, rew_a, done_a, _), (obs_b, rew_b, done_b, _) = venv.step(actions), clone.step(actions)
+        np.testing.assert_array_equal(obs_a, obs_b)
+        np.testing.assert_array_equal(rew_a, rew_b)
+        np.testing.assert_array_equal(done_a, done_b)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import gymnasium as gym
@@ -302,3 +303,16 @@ def test_returned_arrays_can_be_modified_without_affecting_the_env():
     obs, reward, terminated, truncated, info = env.step(np.zeros((2, 2), dtype=np.float32))
     np.testing.assert_array_equal(obs, [[0.0, 1.0], [0.0, 1.0]])  # the autoreset still happened
     np.testing.assert_array_equal(reward, 0.0)
+
+
+def test_vector_env_pickles_mid_episode_and_continues_identically():
+    env = MarketMakingVectorEnv(num_envs=5)
+    env.reset(seed=11)
+    actions = np.full((5, 2), -0.6, dtype=np.float32)
+    for _ in range(7):
+        env.step(actions)
+    clone = pickle.loads(pickle.dumps(env))
+    for _ in range(5):
+        original, copied = env.step(actions), clone.step(actions)
+        for a, b in zip(original[:4], copied[:4], strict=True):
+            np.testing.assert_array_equal(a, b)
