@@ -7,12 +7,21 @@ and the Stable-Baselines3 VecEnv add their own autoreset conventions on top of i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from mm_env.dynamics import Draws, MarketState, Number, Outcome, initial_state, sample_draws, transition
-from mm_env.params import MarketParams
-from mm_env.spaces import Observer, decode_actions
+from mm_env.params import MarketParams, make_params
+from mm_env.spaces import (
+    DEFAULT_FEATURES,
+    Observer,
+    action_space,
+    check_features,
+    decode_actions,
+    observation_space,
+)
 
 STATE_INFO_KEYS = ("inventory", "mid", "cash", "mtm_pnl")
 TRADE_INFO_KEYS = (
@@ -55,17 +64,59 @@ def step_info(
 
 
 class MarketBatch:
-    """The state of ``num_envs`` environments and one batched step over them."""
+    """The state of ``num_envs`` environments and one batched step over them.
 
-    def __init__(self, params: MarketParams, num_envs: int, features: Sequence[str], normalize_actions: bool) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs={num_envs!r} is invalid: must be an integer >= 1")
+    ``max_episode_steps`` optionally truncates episodes before ``T`` (see :meth:`truncated`).
+    """
+
+    def __init__(
+        self,
+        params: MarketParams,
+        num_envs: int,
+        features: Sequence[str] = DEFAULT_FEATURES,
+        normalize_actions: bool = True,
+        max_episode_steps: int | None = None,
+    ) -> None:
         self.params = params
-        self.num_envs = int(num_envs)
-        self.features = tuple(features)
+        self.num_envs = _check_count("num_envs", num_envs)
+        self.features = check_features(features)
         self._observe = Observer(self.features)
-        self.normalize_actions = normalize_actions
+        self.normalize_actions = bool(normalize_actions)
+        self.max_episode_steps = (
+            None if max_episode_steps is None else _check_count("max_episode_steps", max_episode_steps)
+        )
         self.state = initial_state(params, self.num_envs)
+
+    @classmethod
+    def from_arguments(
+        cls,
+        num_envs: int,
+        params: MarketParams | None,
+        preset: str,
+        observation_features: Sequence[str],
+        normalize_actions: bool,
+        max_episode_steps: int | None,
+        overrides: dict[str, Any],
+    ) -> MarketBatch:
+        """Build a batch from the keyword arguments the vector front-ends share with ``MarketMakingEnv``."""
+        model = make_params(params if params is not None else preset, **overrides)
+        return cls(model, num_envs, observation_features, normalize_actions, max_episode_steps)
+
+    @property
+    def single_observation_space(self) -> spaces.Box:
+        """The observation space of one environment."""
+        return observation_space(self.features)
+
+    @property
+    def single_action_space(self) -> spaces.Box:
+        """The action space of one environment."""
+        return action_space(self.params, self.normalize_actions)
+
+    def truncated(self, terminated: np.ndarray) -> np.ndarray:
+        """Where the episode is cut by ``max_episode_steps`` without having terminated."""
+        if self.max_episode_steps is None:
+            return np.zeros(self.num_envs, dtype=bool)
+        return (self.state.t >= self.max_episode_steps) & ~terminated
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Start new episodes in every environment, or only where ``mask`` is true."""
@@ -104,6 +155,12 @@ class MarketBatch:
         for key in TRADE_INFO_KEYS:
             info[key] = _scatter(np.zeros(self.num_envs), index, sub_info[key])
         return outcome, info
+
+
+def _check_count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}={value!r} is invalid: must be an integer >= 1")
+    return int(value)
 
 
 def _scatter(base: np.ndarray, index: np.ndarray, values: Number) -> np.ndarray:

@@ -10,8 +10,8 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from mm_env.batch import INFO_KEYS, MarketBatch, state_info
-from mm_env.params import MarketParams, make_params
-from mm_env.spaces import DEFAULT_FEATURES, action_space, check_features, observation_space
+from mm_env.params import MarketParams
+from mm_env.spaces import DEFAULT_FEATURES
 
 
 class MarketMakingVecEnv(VecEnv):
@@ -42,23 +42,16 @@ class MarketMakingVecEnv(VecEnv):
         market_info: bool = True,
         **overrides: Any,
     ) -> None:
-        self.params = make_params(params if params is not None else preset, **overrides)
-        self.features = check_features(observation_features)
-        self._batch = MarketBatch(self.params, num_envs, self.features, bool(normalize_actions))
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
-        ):
-            raise ValueError(f"max_episode_steps={max_episode_steps!r} is invalid: must be None or an integer >= 1")
-        self.max_episode_steps = max_episode_steps
+        self._batch = MarketBatch.from_arguments(
+            num_envs, params, preset, observation_features, normalize_actions, max_episode_steps, overrides
+        )
+        self.params, self.features = self._batch.params, self._batch.features
+        self.max_episode_steps = self._batch.max_episode_steps
         self.market_info = bool(market_info)
         self.render_mode = None
         self.np_random: np.random.Generator | None = None
         self._actions: np.ndarray | None = None
-        super().__init__(
-            self._batch.num_envs,
-            observation_space(self.features),
-            action_space(self.params, bool(normalize_actions)),
-        )
+        super().__init__(self._batch.num_envs, self._batch.single_observation_space, self._batch.single_action_space)
 
     @property
     def state(self):
@@ -85,10 +78,7 @@ class MarketMakingVecEnv(VecEnv):
             raise RuntimeError("call reset() before step()")
         outcome, info = self._batch.step(self._actions, self.np_random)
         terminated = outcome.terminated
-        if self.max_episode_steps is None:
-            truncated = np.zeros(self.num_envs, dtype=bool)
-        else:
-            truncated = (self._batch.state.t >= self.max_episode_steps) & ~terminated
+        truncated = self._batch.truncated(terminated)
         dones = terminated | truncated
         obs = self._batch.observe()
         infos = self._step_infos(info)

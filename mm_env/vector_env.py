@@ -11,8 +11,8 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, MarketBatch, state_info
-from mm_env.params import MarketParams, make_params
-from mm_env.spaces import DEFAULT_FEATURES, action_space, check_features, observation_space
+from mm_env.params import MarketParams
+from mm_env.spaces import DEFAULT_FEATURES
 
 
 class MarketMakingVectorEnv(gym.vector.VectorEnv):
@@ -47,16 +47,16 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
         render_mode: str | None = None,
         **overrides: Any,
     ) -> None:
-        self.params = make_params(params if params is not None else preset, **overrides)
-        self.features = check_features(observation_features)
-        self._batch = MarketBatch(self.params, num_envs, self.features, bool(normalize_actions))
-        self.num_envs = self._batch.num_envs
-        self.max_episode_steps = _check_max_episode_steps(max_episode_steps)
+        self._batch = MarketBatch.from_arguments(
+            num_envs, params, preset, observation_features, normalize_actions, max_episode_steps, overrides
+        )
+        self.params, self.features, self.num_envs = self._batch.params, self._batch.features, self._batch.num_envs
+        self.max_episode_steps = self._batch.max_episode_steps
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self.single_observation_space = observation_space(self.features)
-        self.single_action_space = action_space(self.params, bool(normalize_actions))
+        self.single_observation_space = self._batch.single_observation_space
+        self.single_action_space = self._batch.single_action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
@@ -104,19 +104,7 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
             outcome, info = self._batch.step(actions, self.np_random)
             terminated = outcome.terminated
             masks = self._full_masks
-        if self.max_episode_steps is None:
-            truncated = np.zeros(self.num_envs, dtype=bool)
-            self._needs_reset = terminated.copy()  # the caller may modify the array it receives
-        else:
-            truncated = (self._batch.state.t >= self.max_episode_steps) & ~terminated & stepped
-            self._needs_reset = terminated | truncated
+        truncated = self._batch.truncated(terminated) & stepped
+        self._needs_reset = terminated | truncated  # a new array: the caller may modify the ones it receives
         info.update(masks)
         return self._batch.observe(), outcome.reward, terminated, truncated, info
-
-
-def _check_max_episode_steps(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"max_episode_steps={value!r} is invalid: must be None or an integer >= 1")
-    return int(value)
