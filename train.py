@@ -14,23 +14,24 @@ Watch it with ``tensorboard --logdir runs``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import mm_env
 from agents.cli import add_env_kwargs_argument, parse_key_values
-from agents.training import ALGORITHMS, RunConfig, algorithm_kwargs, env_setup, final_comparison, load_hyperparams
+from agents.training import ALGORITHMS, RunConfig, continued_config, prepare, train
 
 
 def _positive(text: str) -> int:
     try:
-        value = int(float(text))
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 1 or value != float(text):
+    if not (math.isfinite(value) and value >= 1 and value == int(value)):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--algo", default="ppo", choices=sorted(ALGORITHMS), help="algorithm (default: %(default)s)")
-    parser.add_argument("--env", default=mm_env.MARKET_MAKING_ID, help="registered env id (default: %(default)s)")
+    parser.add_argument("--algo", choices=sorted(ALGORITHMS), help="algorithm (default: ppo)")
+    parser.add_argument("--env", help=f"registered env id (default: {mm_env.MARKET_MAKING_ID})")
     add_env_kwargs_argument(parser)
     parser.add_argument("--timesteps", type=_positive, help="training steps (default: the hyperparameter file's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, help="random seed (default: 0; with --evaluate, the run's own)")
     parser.add_argument("--n-envs", type=_positive, help="parallel environments (default: the hyperparameter file's)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: %(default)s)")
     parser.add_argument("--eval-freq", type=_positive, help="steps between evaluations (default: a tenth of the run)")
@@ -56,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="episodes of the final comparison (default: %(default)s)",
     )
     parser.add_argument("--log-dir", default="runs", help="folder of the runs (default: %(default)s)")
-    parser.add_argument(
-        "--hyperparams", nargs="+", default=[], metavar="KEY=VALUE", help="override tuned hyperparameters"
-    )
+    parser.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", help="override tuned hyperparameters")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--evaluate", type=Path, metavar="RUN_DIR", help="compare a saved run again, without training")
     mode.add_argument("--continue-from", type=Path, metavar="RUN_DIR", help="continue training a saved run")
@@ -71,40 +70,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, check every argument up front, then train or evaluate."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.final_episodes < 2 or args.eval_episodes < 2:
+    if (args.final_episodes is not None and args.final_episodes < 2) or args.eval_episodes < 2:
         parser.error("--final-episodes and --eval-episodes must be at least 2")
+    source = args.evaluate or args.continue_from
+    if source is not None and not (source / "config.yaml").exists():
+        parser.error(f"{source}: not a run folder (no config.yaml)")
     if args.evaluate is not None:
-        if not (args.evaluate / "config.yaml").exists():
-            parser.error(f"--evaluate {args.evaluate}: not a run folder (no config.yaml)")
-        final_comparison(args.evaluate, args.final_episodes, 2_000_000 + args.seed, device=args.device)
+        from agents.training import evaluate_saved_run
+
+        evaluate_saved_run(args.evaluate, args.final_episodes, args.seed, device=args.device)
         return 0
-    if args.continue_from is not None and not (args.continue_from / "model.zip").exists():
-        parser.error(f"--continue-from {args.continue_from}: no model.zip there")
     try:
-        config = RunConfig(
-            algo=args.algo,
-            env_id=args.env,
-            env_kwargs=parse_key_values(args.env_kwargs),
-            timesteps=args.timesteps,
-            seed=args.seed,
-            n_envs=args.n_envs,
-            device=args.device,
-            eval_freq=args.eval_freq,
-            eval_episodes=args.eval_episodes,
-            final_episodes=args.final_episodes,
-            log_dir=args.log_dir,
-            hyperparams=parse_key_values(args.hyperparams, "--hyperparams"),
-            progress_bar=sys.stderr.isatty() and not args.no_progress_bar,
-            verbose=int(args.verbose),
-        )
-        env_setup(config.env_id, config.env_kwargs)
-        algorithm_kwargs(config.algo, load_hyperparams(config.algo, config.env_id, config.hyperparams), n_actions=2)
+        run_settings = {
+            "timesteps": args.timesteps,
+            "eval_freq": args.eval_freq,
+            "eval_episodes": args.eval_episodes,
+            "final_episodes": args.final_episodes or 10_000,
+            "device": args.device,
+            "log_dir": args.log_dir,
+            "progress_bar": sys.stderr.isatty() and not args.no_progress_bar,
+            "verbose": int(args.verbose),
+        }
+        if args.continue_from is not None:
+            if not (args.continue_from / "model.zip").exists():
+                parser.error(f"--continue-from {args.continue_from}: no model.zip there")
+            fixed = {"--algo": args.algo, "--env": args.env, "--env-kwargs": args.env_kwargs, "--n-envs": args.n_envs}
+            given = [flag for flag, value in {**fixed, "--hyperparams": args.hyperparams}.items() if value]
+            if given:
+                parser.error(f"--continue-from keeps the run's own settings; drop {', '.join(given)}")
+            seed = {} if args.seed is None else {"seed": args.seed}
+            config = continued_config(args.continue_from, **run_settings, **seed)
+        else:
+            config = RunConfig(
+                algo=args.algo or "ppo",
+                env_id=args.env or mm_env.MARKET_MAKING_ID,
+                env_kwargs=parse_key_values(args.env_kwargs),
+                seed=0 if args.seed is None else args.seed,
+                n_envs=args.n_envs,
+                hyperparams=parse_key_values(args.hyperparams, "--hyperparams"),
+                **run_settings,
+            )
+        prepared = prepare(config)
     except ValueError as error:
         parser.error(str(error))
-    from agents.training import train  # after the checks, so argument errors come back fast
-
-    train(config, continue_from=args.continue_from)
-    return 0
+    _, interrupted = train(prepared, continue_from=args.continue_from)
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
+from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.dp import evaluate_tables
-from agents.evaluate import run_episodes
+from agents.env_setup import EnvSetup
+from agents.evaluate import exact_return, run_episodes
 from agents.plots import policy_figure
 from agents.policies import ArticleRule, DPPolicy
 from agents.sb3_policy import SB3Policy
-from mm_env.params import MarketParams
 from mm_env.render import figure_to_rgb
 
 _NOT_IN_TEXT_LOGS = ("stdout", "log", "json", "csv")
@@ -63,34 +65,40 @@ class PolicyEvaluationCallback(BaseCallback):
 
     * ``eval/mean_return`` ± ``eval/return_se`` and ``eval/pct_of_dp``: Monte Carlo over ``episodes`` episodes on
       fixed seeds (the same episodes at every evaluation);
-    * ``eval/exact_return`` and ``eval/exact_pct_of_dp``: the exact expected return of the current policy;
+    * ``eval/exact_return`` and ``eval/exact_pct_of_dp``: the exact expected return of the current policy (when it
+      observes only ``(inventory, time_left)``, so that it is a function of ``(t, I)``);
     * ``eval/dp_return`` and ``eval/article_rule_return``: the DP optimum and the article's rule (Δ = 0.5, γ = 0.1)
       on the same scale, for comparison;
     * ``eval/policy``: the policy figure (the agent's offsets against inventory, with the DP's and the rule's).
 
-    The model with the best exact value so far is saved as ``best_model.zip`` (with ``best_vecnormalize.pkl``).
+    The best model so far (by the exact value, else by the Monte Carlo mean) is saved as ``best_model.zip``, with
+    ``best_vecnormalize.pkl``.
     """
 
     def __init__(
         self,
-        params: MarketParams,
+        setup: EnvSetup,
         eval_freq: int,
         episodes: int,
         seed: int,
         run_dir: Path,
-        obs_normalizer_getter=None,
-        figure_every: int = 1,
+        obs_normalizer_getter: Callable[[], VecNormalize | None] = lambda: None,
     ) -> None:
         super().__init__()
-        self.params, self.eval_freq, self.episodes, self.seed = params, eval_freq, episodes, seed
-        self.run_dir, self.obs_normalizer_getter, self.figure_every = run_dir, obs_normalizer_getter, figure_every
-        self.dp = DPPolicy(params)
+        self.setup, self.params = setup, setup.params
+        self.eval_freq, self.episodes, self.seed = eval_freq, episodes, seed
+        self.run_dir, self.obs_normalizer_getter = run_dir, obs_normalizer_getter
+        self.dp = DPPolicy(self.params)
         self.dp_value = self.dp.solution.expected_return
         self.article = ArticleRule(0.5, 0.1)
-        self.article_value = evaluate_tables(params, *self.article.tables(params)).mean
-        self.best_exact = -math.inf
-        self.history: list[dict[str, float]] = []
+        self.article_value = evaluate_tables(self.params, *self.article.tables(self.params)).mean
+        self.best_score = -math.inf
+        self.history: list[dict[str, float | None]] = []
         self._next = eval_freq
+
+    def _on_training_start(self) -> None:
+        # A continued run starts at its earlier step count: the next evaluation is the next multiple of eval_freq.
+        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
@@ -100,36 +108,43 @@ class PolicyEvaluationCallback(BaseCallback):
 
     def agent(self) -> SB3Policy:
         """The current model as a policy."""
-        normalizer = self.obs_normalizer_getter() if self.obs_normalizer_getter else None
-        return SB3Policy(self.model, name="agent", obs_normalizer=normalizer)
+        return SB3Policy(
+            self.model, "agent", self.obs_normalizer_getter(), self.setup.normalize_actions, self.setup.features
+        )
 
-    def evaluate(self) -> dict[str, float]:
-        """Run one evaluation now, log it and return its figures."""
+    def _pct(self, value: float | None) -> float | None:
+        return None if value is None or self.dp_value == 0 else 100.0 * value / self.dp_value
+
+    def evaluate(self) -> dict[str, float | None]:
+        """Run one evaluation now (unless one just ran at this step), log it and return its figures."""
+        if self.history and self.history[-1]["timesteps"] == self.num_timesteps:
+            return self.history[-1]
         agent = self.agent()
-        exact = evaluate_tables(self.params, *agent.tables(self.params)).mean
-        returns = run_episodes(agent, self.params, self.episodes, self.seed).returns
+        exact = exact_return(agent, self.params)
+        returns = run_episodes(agent, self.params, self.episodes, self.seed, self.setup.features).returns
+        mean = float(returns.mean())
         result = {
             "timesteps": self.num_timesteps,
-            "mean_return": float(returns.mean()),
+            "mean_return": mean,
             "return_se": float(returns.std(ddof=1) / math.sqrt(len(returns))),
-            "pct_of_dp": 100.0 * float(returns.mean()) / self.dp_value,
+            "pct_of_dp": self._pct(mean),
             "exact_return": exact,
-            "exact_pct_of_dp": 100.0 * exact / self.dp_value,
+            "exact_pct_of_dp": self._pct(exact),
             "dp_return": self.dp_value,
             "article_rule_return": self.article_value,
-            "article_rule_pct_of_dp": 100.0 * self.article_value / self.dp_value,
+            "article_rule_pct_of_dp": self._pct(self.article_value),
         }
         for key, value in result.items():
-            if key != "timesteps":
+            if key != "timesteps" and value is not None:
                 self.logger.record(f"eval/{key}", value)
-        if len(self.history) % self.figure_every == 0:
-            figure = policy_figure([self.dp, self.article, agent], self.params)
-            self.logger.record("eval/policy", Image(figure_to_rgb(figure), "HWC"), exclude=_NOT_IN_TEXT_LOGS)
+        figure = policy_figure([self.dp, self.article, *([agent] if exact is not None else [])], self.params)
+        self.logger.record("eval/policy", Image(figure_to_rgb(figure), "HWC"), exclude=_NOT_IN_TEXT_LOGS)
         self.history.append(result)
-        if exact > self.best_exact:
-            self.best_exact = exact
+        score = exact if exact is not None else mean
+        if score > self.best_score:
+            self.best_score = score
             self.model.save(self.run_dir / "best_model.zip")
-            normalizer = self.obs_normalizer_getter() if self.obs_normalizer_getter else None
+            normalizer = self.obs_normalizer_getter()
             if normalizer is not None:
                 normalizer.save(str(self.run_dir / "best_vecnormalize.pkl"))
         self.logger.dump(self.num_timesteps)

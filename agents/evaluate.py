@@ -256,9 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     policies = baseline_policies(params, tuned=not args.no_tuning)
     rows = compare(policies, params, args.episodes, args.seed)
     table = markdown_table(rows)
-    print(f"{args.episodes} episodes per policy, seed {args.seed}, preset {args.preset!r} {args.env_kwargs or ''}")
+    label = " ".join([f"preset={args.preset}", *args.env_kwargs])
+    print(f"{args.episodes} episodes per policy, seed {args.seed}, {label}")
     print(table)
-    out = args.out if args.out is not None else Path("runs") / f"evaluate_{args.preset}"
+    out = args.out if args.out is not None else Path("runs") / f"evaluate_{'_'.join(label.split()).replace('=', '-')}"
     write_report(rows, params, out, {"episodes": args.episodes, "seed": args.seed})
     if not params.article:
         from agents.plots import policy_figure, save_figure

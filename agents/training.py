@@ -26,12 +26,13 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 import mm_env
 from agents.callbacks import MarketMetricsCallback, PolicyEvaluationCallback
+from agents.env_setup import EnvSetup, env_setup
 from agents.evaluate import PolicyReport, compare, markdown_table, write_report
 from agents.plots import episode_figure, policy_figure, save_figure
 from agents.policies import ArticleRule, DPPolicy, LinearSkew, Policy
 from agents.sb3_policy import SB3Policy
 from agents.tuning import tune_article_rule, tune_linear_skew
-from mm_env.params import MarketParams, make_params
+from mm_env.params import MarketParams
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 from mm_env.spaces import DEFAULT_FEATURES
 
@@ -62,35 +63,6 @@ class RunConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     progress_bar: bool = False
     verbose: int = 0
-
-
-@dataclass(frozen=True)
-class EnvSetup:
-    """The market model behind an env id and its keyword arguments."""
-
-    params: MarketParams
-    features: tuple[str, ...]
-    normalize_actions: bool
-
-
-def env_setup(env_id: str, env_kwargs: dict[str, Any]) -> EnvSetup:
-    """Resolve a registered market-making env id plus overrides into the model parameters."""
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as error:
-        raise ValueError(f"--env {env_id!r} is not a registered environment id ({error})") from None
-    if spec.entry_point != "mm_env.env:MarketMakingEnv":
-        raise ValueError(
-            f"--env {env_id!r} is not a market-making environment of mm_env (entry point {spec.entry_point})"
-        )
-    kwargs = {**spec.kwargs, **env_kwargs}
-    features = tuple(kwargs.pop("observation_features", DEFAULT_FEATURES))
-    normalize_actions = bool(kwargs.pop("normalize_actions", True))
-    kwargs.pop("render_mode", None)
-    params = make_params(kwargs.pop("params", None) or kwargs.pop("preset", "default"), **kwargs)
-    if features[:2] != DEFAULT_FEATURES:
-        raise ValueError(f"observation_features must start with {DEFAULT_FEATURES} for the comparisons; got {features}")
-    return EnvSetup(params, features, normalize_actions)
 
 
 def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any], directory: Path = HYPERPARAMS_DIR) -> dict:
@@ -141,10 +113,15 @@ def next_run_dir(log_dir: Path, algo: str, env_id: str) -> Path:
     """``runs/<algo>_<env>_<n>`` with ``n`` one more than any existing run of that name (never overwrites)."""
     name = f"{algo}_{env_id.split('/')[-1].split(':')[-1]}"
     pattern = re.compile(rf"^{re.escape(name)}_(\d+)$")
-    taken = [int(m.group(1)) for p in log_dir.glob(f"{name}_*") if (m := pattern.match(p.name))]
-    run_dir = log_dir / f"{name}_{max(taken, default=0) + 1}"
-    run_dir.mkdir(parents=True)
-    return run_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    number = max((int(m.group(1)) for p in log_dir.iterdir() if (m := pattern.match(p.name))), default=0) + 1
+    while True:
+        run_dir = log_dir / f"{name}_{number}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:  # another run started at the same moment took this number
+            number += 1
 
 
 def make_training_env(setup: EnvSetup, n_envs: int, seed: int, normalize: dict | bool | None) -> VecEnv:
@@ -179,54 +156,106 @@ def versions() -> dict[str, str]:
     }
 
 
-def train(config: RunConfig, continue_from: Path | None = None) -> Path:
-    """Train an agent, log to TensorBoard, save it, and compare it with the baselines; returns the run folder."""
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run whose every setting has been checked, before anything is built or written."""
+
+    config: RunConfig
+    setup: EnvSetup
+    hyperparams: dict[str, Any]
+    n_envs: int
+    timesteps: int
+    eval_freq: int
+
+
+def prepare(config: RunConfig) -> PreparedRun:
+    """Check every setting of a run; any problem raises ``ValueError`` with a message for the command line."""
     if config.algo not in ALGORITHMS:
         raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
     setup = env_setup(config.env_id, config.env_kwargs)
+    if setup.params.article:
+        raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
     hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
-    n_envs = int(config.n_envs or hyperparams.get("n_envs", 1))
-    timesteps = int(config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
-    eval_freq = int(config.eval_freq or max(timesteps // 10, 1))
+    algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+    n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
+    timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
+    eval_freq = _count("eval_freq", config.eval_freq or max(timesteps // 10, 1))
+    if not 0 <= config.seed < 2**32:
+        raise ValueError(f"--seed {config.seed} is invalid: must be in [0, 2**32 - 1]")
+    try:
+        if config.device != "auto":
+            torch.device(config.device)
+    except RuntimeError as error:
+        raise ValueError(f"--device {config.device!r} is invalid: {error}") from None
+    return PreparedRun(config, setup, hyperparams, n_envs, timesteps, eval_freq)
+
+
+def _count(name: str, value: Any) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 1 and number == int(number)):
+        raise ValueError(f"{name}={value!r} is invalid: must be a positive integer")
+    return int(number)
+
+
+def continued_config(source: Path, **changes: Any) -> RunConfig:
+    """The configuration of a saved run, to continue training it (with ``changes`` to the run-level settings)."""
+    saved = yaml.safe_load((source / "config.yaml").read_text())
+    fields = {name: saved[name] for name in RunConfig.__dataclass_fields__ if name in saved}
+    return RunConfig(**{**fields, **changes})
+
+
+def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, bool]:
+    """Train an agent, log to TensorBoard, save it, and compare it with the baselines.
+
+    Returns the run folder and whether training was interrupted (Ctrl-C), in which case what was learned is saved
+    and the final comparison is skipped.
+    """
+    config, setup, hyperparams = prepared.config, prepared.setup, prepared.hyperparams
+    venv = make_training_env(setup, prepared.n_envs, config.seed, hyperparams.get("normalize"))
+    algo_class = ALGORITHMS[config.algo]
+    if continue_from is not None:
+        stats = continue_from / "vecnormalize.pkl"
+        if stats.exists() and isinstance(venv, VecNormalize):
+            venv = VecNormalize.load(str(stats), venv.venv)
+        model = algo_class.load(continue_from / "model.zip", env=venv, device=config.device)
+        model.set_random_seed(config.seed)
+    else:
+        kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+        policy = hyperparams.get("policy", "MlpPolicy")
+        model = algo_class(policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, **kwargs)
     run_dir = next_run_dir(Path(config.log_dir), config.algo, config.env_id)
     saved = {
         **asdict(config),
-        "n_envs": n_envs,
-        "timesteps": timesteps,
-        "eval_freq": eval_freq,
+        "n_envs": prepared.n_envs,
+        "timesteps": prepared.timesteps,
+        "eval_freq": prepared.eval_freq,
         "hyperparams": hyperparams,
         "params": setup.params.as_dict(),
         "continue_from": str(continue_from) if continue_from else None,
         "versions": versions(),
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
-    venv = make_training_env(setup, n_envs, config.seed, hyperparams.get("normalize"))
-    algo_class = ALGORITHMS[config.algo]
-    if continue_from is not None:
-        model = algo_class.load(continue_from / "model.zip", env=venv, device=config.device)
-        stats = continue_from / "vecnormalize.pkl"
-        if stats.exists():
-            venv = VecNormalize.load(str(stats), venv.venv if isinstance(venv, VecNormalize) else venv)
-            model.set_env(venv)
-    else:
-        kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
-        policy = hyperparams.get("policy", "MlpPolicy")
-        model = algo_class(policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, **kwargs)
     formats = ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])
     model.set_logger(configure(str(run_dir), formats))
     evaluation = PolicyEvaluationCallback(
-        setup.params,
-        eval_freq,
+        setup,
+        prepared.eval_freq,
         config.eval_episodes,
         PERIODIC_EVAL_SEED + config.seed,
         run_dir,
         obs_normalizer_getter=lambda: _vecnormalize(model.get_env()),
     )
-    print(f"training {config.algo.upper()} on {config.env_id} for {timesteps:,} steps ({n_envs} envs); run: {run_dir}")
+    print(
+        f"training {config.algo.upper()} on {config.env_id} for {prepared.timesteps:,} steps "
+        f"({prepared.n_envs} envs); run: {run_dir}"
+    )
     interrupted = False
     try:
         model.learn(
-            timesteps,
+            prepared.timesteps,
             callback=CallbackList([MarketMetricsCallback(), evaluation]),
             progress_bar=config.progress_bar,
             reset_num_timesteps=continue_from is None,
@@ -239,13 +268,14 @@ def train(config: RunConfig, continue_from: Path | None = None) -> Path:
     if normalizer is not None:
         normalizer.save(str(run_dir / "vecnormalize.pkl"))
     if interrupted:
+        (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
         print(f"saved {run_dir / 'model.zip'}; compare it with: python train.py --evaluate {run_dir}")
-        return run_dir
+        return run_dir, True
     evaluation.evaluate()  # the final model, logged like the periodic evaluations
     (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
     rows = final_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
-    _log_summary(model, run_dir, rows, saved)
-    return run_dir
+    _log_summary(model, rows, saved)
+    return run_dir, False
 
 
 def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], EnvSetup, dict]:
@@ -266,7 +296,10 @@ def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], E
         stats = run_dir / f"{prefix}vecnormalize.pkl"
         normalizer = None
         if stats.exists():
-            normalizer = VecNormalize.load(str(stats), MarketMakingVecEnv(1, setup.params))
+            shell = MarketMakingVecEnv(
+                1, setup.params, observation_features=setup.features, normalize_actions=setup.normalize_actions
+            )
+            normalizer = VecNormalize.load(str(stats), shell)
             normalizer.training = False
         agents.append(SB3Policy(model, name, normalizer, setup.normalize_actions, setup.features))
     if not agents:
@@ -274,11 +307,15 @@ def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], E
     return agents, setup, saved
 
 
-def final_comparison(run_dir: Path, episodes: int, seed: int, device: str = "auto") -> list[PolicyReport]:
+def final_comparison(
+    run_dir: Path, episodes: int, seed: int, device: str = "auto", out_dir: Path | None = None
+) -> list[PolicyReport]:
     """Compare the run's agents with the article's rule (published and tuned), the linear skew and the DP optimum.
 
-    Runs ``episodes`` common-random-number episodes, prints the table and writes it and the figures into the run.
+    Runs ``episodes`` common-random-number episodes, prints the table and writes it and the figures into ``out_dir``
+    (default: the run folder).
     """
+    out_dir = out_dir or run_dir
     agents, setup, _ = load_agents(run_dir, device)
     params = setup.params
     best_rule = tune_article_rule(params).policy
@@ -290,12 +327,28 @@ def final_comparison(run_dir: Path, episodes: int, seed: int, device: str = "aut
     rows = compare([*agents, *baselines], params, episodes, seed, features=setup.features)
     table = markdown_table(rows)
     print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
-    write_report(rows, params, run_dir, {"episodes": episodes, "seed": seed})
-    save_figure(policy_figure([dp, ArticleRule(0.5, 0.1), best_skew, *agents], params), run_dir / "policies.png")
+    write_report(rows, params, out_dir, {"episodes": episodes, "seed": seed})
+    markov_agents = [agent for agent in agents if setup.features == DEFAULT_FEATURES]
+    save_figure(policy_figure([dp, ArticleRule(0.5, 0.1), best_skew, *markov_agents], params), out_dir / "policies.png")
     history = _episode_history(agents[0], params, seed, setup.features)
-    save_figure(episode_figure(history, title=f"{agents[0].name}, one episode (seed {seed})"), run_dir / "episode.png")
-    print(f"wrote {run_dir / 'comparison.md'}, comparison.json, policies.png and episode.png")
+    save_figure(episode_figure(history, title=f"{agents[0].name}, one episode (seed {seed})"), out_dir / "episode.png")
+    print(f"wrote {out_dir / 'comparison.md'}, comparison.json, policies.png and episode.png")
     return rows
+
+
+def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, device: str = "auto") -> Path:
+    """``train.py --evaluate``: the final comparison of a saved run again.
+
+    With the run's own episode count and seed (the defaults) it reproduces the run's table in place; otherwise the
+    new table goes into a subfolder, so the training-time comparison is kept.
+    """
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    own_episodes, own_seed = saved.get("final_episodes", 10_000), saved.get("seed", 0)
+    episodes, seed = episodes or own_episodes, own_seed if seed is None else seed
+    same = (episodes, seed) == (own_episodes, own_seed)
+    out_dir = run_dir if same else run_dir / f"evaluation_seed{seed}_episodes{episodes}"
+    final_comparison(run_dir, episodes, FINAL_EVAL_SEED + seed, device=device, out_dir=out_dir)
+    return out_dir
 
 
 def _episode_history(policy: Policy, params: MarketParams, seed: int, features: tuple[str, ...]) -> dict:
@@ -310,7 +363,7 @@ def _episode_history(policy: Policy, params: MarketParams, seed: int, features: 
     return history
 
 
-def _log_summary(model: BaseAlgorithm, run_dir: Path, rows: list[PolicyReport], saved: dict) -> None:
+def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], saved: dict) -> None:
     final = rows[0]
     metrics = {
         "final/mean_return": final.mean_return,

@@ -38,13 +38,20 @@ INFO_KEYS = STATE_INFO_KEYS + TRADE_INFO_KEYS
 
 
 def state_info(state: MarketState) -> dict[str, Number]:
-    """The part of ``info`` that describes the state (also given at reset)."""
+    """The part of ``info`` that describes the state (also given at reset).
+
+    Arrays are copies, so that a caller who modifies its ``info`` cannot change the environments.
+    """
     return {
-        "inventory": state.inventory,
-        "mid": state.mid,
-        "cash": state.cash,
+        "inventory": _own(state.inventory),
+        "mid": _own(state.mid),
+        "cash": _own(state.cash),
         "mtm_pnl": state.cash + state.inventory * state.mid,
     }
+
+
+def _own(value: Number) -> Number:
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def step_info(

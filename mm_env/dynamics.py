@@ -96,8 +96,8 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
     size = _sample_size(u_size, params)
     if pi < 1.0:
         arrived = u_side < pi
-        side *= arrived
-        size *= arrived
+        side = np.where(arrived, side, 0.0)
+        size = np.where(arrived, size, 0.0)
     noise = rng.standard_normal(n) if params.sigma > 0.0 else 0.0
     return Draws(side, size, fill, noise)
 

@@ -34,7 +34,9 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     ``[−I_max, I_max]``, and every executed unit moves the mid by ``kappa`` in the trader's direction (linear
     permanent impact), plus optional noise ``sigma·ε``. The MM is penalised by ``lam·I²`` on the inventory it
     carries, so it must skew its quotes to shed risk. The model is the one of ``MODEL.md`` §2; with
-    ``preset="article"`` (or ``mode="article"``) it is the original article's model, where every order fills.
+    ``preset="article"`` (or a scenario preset) it is the original article's model of §5, where every order fills.
+    ``mode="article"`` alone switches the fills and the reward; the article presets also lift the inventory limit
+    and the largest offset (``I_max = 1800``, ``delta_max = 200``) so that neither ever binds, as in the article.
 
     ## Action Space
 
@@ -52,8 +54,12 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     |---------------------------------|------------------------------------------------------|-------|------|
     | ``inventory`` (default)         | inventory ``I / I_max``                              | -1    | 1    |
     | ``time_left`` (default)         | fraction of the episode left, ``(T − t) / T``        | 0     | 1    |
-    | ``mid_change``                  | mid change over the last step ``P_t − P_{t−1}``      | -inf  | inf  |
+    | ``mid_change``                  | ``(P_t − P_{t−1}) / (κ·max size + 4σ)``, clipped     | -1    | 1    |
     | ``last_fill``                   | the MM's signed fill in the last step / max size     | -1    | 1    |
+
+    ``mid_change`` is exact within ±1 when ``sigma = 0`` (one trade moves the mid by at most ``κ·max size``).
+    ``last_fill`` counts what the MM bought as positive (its inventory change), unlike ``info["fill_side"]``,
+    which gives the side of the MM's quote that traded (+1 its ask: it sold).
 
     The default pair makes the task Markov: the optimal policy depends on ``(t, I)`` only.
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+
 REWARDS = ("spread", "mtm")
 MODES = ("standard", "article")
 _PROB_TOLERANCE = 1e-9
@@ -64,8 +66,9 @@ class MarketParams:
     size_cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
     uniform_sizes: bool = field(init=False, repr=False, compare=False)
     article: bool = field(init=False, repr=False, compare=False)
-    below_half_pi: float = field(init=False, repr=False, compare=False)
     """Whether this is the article's model (every arriving order fills)."""
+    below_half_pi: float = field(init=False, repr=False, compare=False)
+    """The largest uniform draw that brings a buyer (``u < pi/2``), see :func:`mm_env.dynamics.sample_draws`."""
 
     def __post_init__(self) -> None:
         _check_int(self, "T", minimum=1)
@@ -160,6 +163,10 @@ def _check_choice(params: MarketParams, name: str, allowed: Sequence[str]) -> No
 
 
 def _check_sizes(params: MarketParams) -> None:
+    for name in ("sizes", "size_probs"):
+        value = getattr(params, name)
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            object.__setattr__(params, name, value.tolist())
     sizes = params.sizes
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) == 0:
         _fail("sizes", sizes, "a non-empty sequence of distinct positive integers")

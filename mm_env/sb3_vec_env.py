@@ -10,6 +10,7 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from mm_env.batch import INFO_KEYS, MarketBatch, state_info
+from mm_env.dynamics import MarketState
 from mm_env.params import MarketParams
 from mm_env.spaces import DEFAULT_FEATURES
 
@@ -26,8 +27,9 @@ class MarketMakingVecEnv(VecEnv):
     trajectory equals that of ``MarketMakingEnv`` reset with seed ``s``. ``market_info=False`` leaves the
     per-environment ``info`` dicts empty apart from the terminal entries, which is faster for large batches.
 
-    The environments are one object: ``get_attr``, ``set_attr`` and ``env_method`` act on it and return one entry per
-    requested index; ``set_attr`` applies to all environments.
+    The environments are one object: ``get_attr`` returns its attribute once per requested index; ``set_attr`` and
+    ``env_method`` act on the whole batch, so they take no subset of indices. The model (``params``, ``features``,
+    ``max_episode_steps``) is fixed at construction.
     """
 
     def __init__(
@@ -45,8 +47,6 @@ class MarketMakingVecEnv(VecEnv):
         self._batch = MarketBatch.from_arguments(
             num_envs, params, preset, observation_features, normalize_actions, max_episode_steps, overrides
         )
-        self.params, self.features = self._batch.params, self._batch.features
-        self.max_episode_steps = self._batch.max_episode_steps
         self.market_info = bool(market_info)
         self.render_mode = None
         self.np_random: np.random.Generator | None = None
@@ -54,9 +54,24 @@ class MarketMakingVecEnv(VecEnv):
         super().__init__(self._batch.num_envs, self._batch.single_observation_space, self._batch.single_action_space)
 
     @property
-    def state(self):
+    def state(self) -> MarketState:
         """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
         return self._batch.state
+
+    @property
+    def params(self) -> MarketParams:
+        """The model parameters (fixed at construction)."""
+        return self._batch.params
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The observation features (fixed at construction)."""
+        return self._batch.features
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The optional truncation before ``T`` (fixed at construction)."""
+        return self._batch.max_episode_steps
 
     def reset(self) -> VecEnvObs:
         """Reset every environment (seeded by the last ``seed()`` call, if any)."""
@@ -114,19 +129,23 @@ class MarketMakingVecEnv(VecEnv):
         return [value for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        """Set an attribute of the shared object (for every environment; ``indices`` must cover them all)."""
-        if sorted(self._get_indices(indices)) != list(range(self.num_envs)):
-            raise ValueError(
-                f"set_attr({attr_name!r}) on a subset of environments is not supported: the batch shares its attributes"
-            )
+        """Set an attribute of the shared object, for every environment (``indices`` must cover them all)."""
+        self._require_all(indices, f"set_attr({attr_name!r})")
+        if isinstance(getattr(type(self), attr_name, None), property):
+            raise ValueError(f"{attr_name!r} is fixed at construction; build a new env to change it")
         setattr(self, attr_name, value)
 
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
     ) -> list[Any]:
-        """Call a method of the shared object once and return its result per requested index."""
+        """Call a method of the shared object once and return its result for each environment."""
+        self._require_all(indices, f"env_method({method_name!r})")
         result = getattr(self, method_name)(*method_args, **method_kwargs)
-        return [result for _ in self._get_indices(indices)]
+        return [result for _ in range(self.num_envs)]
+
+    def _require_all(self, indices: VecEnvIndices, call: str) -> None:
+        if sorted(self._get_indices(indices)) != list(range(self.num_envs)):
+            raise ValueError(f"{call} on a subset of environments is not supported: the batch is one object")
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         """The batch wraps no Gymnasium environment."""

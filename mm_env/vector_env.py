@@ -11,6 +11,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, MarketBatch, state_info
+from mm_env.dynamics import MarketState
 from mm_env.params import MarketParams
 from mm_env.spaces import DEFAULT_FEATURES
 
@@ -50,8 +51,7 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
         self._batch = MarketBatch.from_arguments(
             num_envs, params, preset, observation_features, normalize_actions, max_episode_steps, overrides
         )
-        self.params, self.features, self.num_envs = self._batch.params, self._batch.features, self._batch.num_envs
-        self.max_episode_steps = self._batch.max_episode_steps
+        self.num_envs = self._batch.num_envs
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
@@ -67,9 +67,24 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
         self._full_masks = dict.fromkeys(self._state_masks + self._trade_masks, self._all)
 
     @property
-    def state(self):
+    def state(self) -> MarketState:
         """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
         return self._batch.state
+
+    @property
+    def params(self) -> MarketParams:
+        """The model parameters (fixed at construction)."""
+        return self._batch.params
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The observation features (fixed at construction)."""
+        return self._batch.features
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The optional truncation before ``T`` (fixed at construction)."""
+        return self._batch.max_episode_steps
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

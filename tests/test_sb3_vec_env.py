@@ -163,12 +163,19 @@ def test_get_attr_set_attr_env_method_env_is_wrapped():
         venv.set_attr("market_info", True, indices=[0])
     venv.set_attr("market_info", True, indices=[0, 1, 2])
     assert venv.market_info is True
-    # env_method calls the shared object's method and returns one result per requested index.
+    # The model is fixed at construction: set_attr refuses it rather than silently doing nothing.
+    with pytest.raises(ValueError, match="fixed at construction"):
+        venv.set_attr("params", venv.params.replace(T=3))
+    with pytest.raises(ValueError, match="fixed at construction"):
+        venv.set_attr("max_episode_steps", 2)
+    # env_method calls the shared object's method once, for the whole batch; a subset is refused.
     venv.seed(0)
     venv.reset()
     venv.step(np.zeros((3, 2), dtype=np.float32))
-    results = venv.env_method("reset", indices=[0, 1])
-    assert len(results) == 2
+    with pytest.raises(ValueError, match="subset"):
+        venv.env_method("reset", indices=[0, 1])
+    results = venv.env_method("reset")
+    assert len(results) == 3
     np.testing.assert_array_equal(results[0], np.tile([0.0, 1.0], (3, 1)))
     np.testing.assert_array_equal(venv.state.t, 0)
     assert venv.env_is_wrapped(Monitor) == [False, False, False]

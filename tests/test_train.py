@@ -130,13 +130,33 @@ def test_evaluate_only_reuses_the_saved_run(run_dir):
     assert (run_dir / "comparison.json").read_text() == before  # same seed, same episodes: same table
 
 
-def test_continue_training_starts_a_new_run(run_dir, tmp_path):
-    result = run_train(*TINY, "--timesteps", "1024", "--continue-from", str(run_dir), "--log-dir", str(tmp_path))
+def test_continue_training_starts_a_new_run_with_the_saved_settings(run_dir, tmp_path):
+    args = ["--timesteps", "1024", "--eval-freq", "512", "--eval-episodes", "50", "--final-episodes", "200"]
+    result = run_train(*args, "--continue-from", str(run_dir), "--log-dir", str(tmp_path), "--no-progress-bar")
     assert result.returncode == 0, result.stderr
     (new_run,) = tmp_path.iterdir()
     config = yaml.safe_load((new_run / "config.yaml").read_text())
+    original = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["continue_from"] == str(run_dir)
+    for key in ("algo", "env_id", "env_kwargs", "n_envs", "hyperparams", "params"):
+        assert config[key] == original[key], key
     assert (new_run / "model.zip").exists()
+    evaluations = json.loads((new_run / "evaluations.json").read_text())
+    steps = [e["timesteps"] for e in evaluations]
+    # Continued from 2048 steps: evaluations at the next multiples of 512 and at the end, no burst.
+    assert steps == sorted(set(steps)) and len(steps) <= 3 and min(steps) > 2048
+
+
+def test_continue_training_refuses_settings_that_would_change_the_run(run_dir, capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(ROOT))
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--continue-from", str(run_dir), "--env-kwargs", "preset=easy", "--algo", "sac"])
+    assert exit_info.value.code == 2
+    assert "keeps the run's own settings" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -154,7 +174,12 @@ def test_continue_training_starts_a_new_run(run_dir, tmp_path):
         (["--timesteps", "ten"], "not a number"),
         (["--final-episodes", "1"], "at least 2"),
         (["--evaluate", "/no/such/run"], "not a run folder"),
-        (["--continue-from", "/no/such/run"], "no model.zip"),
+        (["--continue-from", "/no/such/run"], "not a run folder"),
+        (["--env-kwargs", "preset=article"], "article mode has nothing to learn"),
+        (["--seed", "-1"], "--seed -1 is invalid"),
+        (["--timesteps", "inf"], "not a positive integer"),
+        (["--hyperparams", "n_envs=0"], "n_envs=0 is invalid"),
+        (["--device", "nope"], "--device 'nope' is invalid"),
     ],
 )
 def test_bad_arguments_get_a_message_and_exit_status_2(args, message, capsys):

@@ -316,3 +316,17 @@ def test_vector_env_pickles_mid_episode_and_continues_identically():
         original, copied = env.step(actions), clone.step(actions)
         for a, b in zip(original[:4], copied[:4], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_info_arrays_are_copies_that_cannot_change_the_environments():
+    env = MarketMakingVectorEnv(num_envs=4)
+    _, info = env.reset(seed=2)
+    info["inventory"][:] = 50
+    info["mid"][:] = -1.0
+    np.testing.assert_array_equal(env.state.inventory, 0)
+    obs, _, _, _, info = env.step(np.full((4, 2), -0.9, dtype=np.float32))
+    before = env.state.inventory.copy()
+    info["inventory"][:] = 50
+    info["cash"][:] = 1e9
+    np.testing.assert_array_equal(env.state.inventory, before)
+    assert not np.any(env.state.cash == 1e9)

@@ -1,0 +1,33 @@
+"""The full-quality training run (slow: run with ``python -m pytest -m slow``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_default_ppo_run_reaches_98_percent_of_the_dp_value(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--log-dir", str(tmp_path), "--no-progress-bar"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = tmp_path.iterdir()
+    comparison = json.loads((run_dir / "comparison.json").read_text())
+    assert comparison["episodes"] >= 10_000
+    rows = {row["policy"]: row for row in comparison["rows"]}
+    agent, article = rows["PPO (final)"], rows["article rule Δ=0.5, γ=0.1"]
+    assert agent["pct_of_dp"] >= 98.0
+    assert agent["diff_vs_reference"] - 4 * agent["diff_se"] > 0.5 * (
+        rows["DP optimum"]["mean_return"] - article["mean_return"]
+    )
