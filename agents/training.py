@@ -78,11 +78,32 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any], director
 
 
 def _schedule(value: Any) -> Any:
-    # "lin_3e-4": a learning rate decaying linearly to 0 over training (the RL Zoo's notation).
-    if isinstance(value, str) and value.startswith("lin_"):
-        start = float(value[4:])
-        return lambda progress_remaining: start * progress_remaining
-    return value
+    """Learning-rate schedules by name, as functions of SB3's progress remaining ``p`` (1 at the start, 0 at the end).
+
+    * ``lin_X``: ``X·p``, linear decay to 0 (the RL Zoo's notation);
+    * ``restarts_X_N``: ``N`` cycles; cycle ``k = 0 … N−1`` decays linearly from ``X/(k+1)`` to 0 (warm restarts
+      with a falling peak: long stretches of small steps settle the quotes precisely, the restarts keep learning).
+    """
+    if not isinstance(value, str):
+        return value
+    name, _, rest = value.partition("_")
+    try:
+        if name == "lin":
+            start = float(rest)
+            return lambda p: start * p
+        if name == "restarts":
+            peak_text, _, cycles_text = rest.partition("_")
+            peak, cycles = float(peak_text), int(cycles_text)
+            return lambda p: _restart_rate(peak, cycles, 1.0 - p)
+    except ValueError:
+        pass
+    raise ValueError(f"learning rate {value!r} is not a number, lin_X or restarts_X_N")
+
+
+def _restart_rate(peak: float, cycles: int, done: float) -> float:
+    cycle = min(int(done * cycles), cycles - 1)
+    within = done * cycles - cycle
+    return peak / (cycle + 1) * (1.0 - within)
 
 
 def algorithm_kwargs(algo: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:

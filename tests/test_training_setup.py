@@ -1,0 +1,104 @@
+"""The pieces of train.py that need no training: schedules, run folders, hyperparameters, env resolution."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from agents.env_setup import env_setup
+from agents.training import (
+    RunConfig,
+    _schedule,
+    algorithm_kwargs,
+    continued_config,
+    load_hyperparams,
+    next_run_dir,
+    prepare,
+)
+
+
+def test_linear_schedule_decays_from_the_start_value_to_zero():
+    rate = _schedule("lin_3e-4")
+    assert rate(1.0) == pytest.approx(3e-4)
+    assert rate(0.5) == pytest.approx(1.5e-4)
+    assert rate(0.0) == 0.0
+    assert _schedule(1e-3) == 1e-3
+
+
+def test_restart_schedule_has_falling_peaks_and_decays_within_each_cycle():
+    rate = _schedule("restarts_1e-3_4")
+    # Progress remaining p: cycle k covers done = 1 - p in [k/4, (k+1)/4) and decays from 1e-3/(k+1) to 0.
+    assert rate(1.0) == pytest.approx(1e-3)
+    assert rate(1 - 0.125) == pytest.approx(0.5e-3)  # halfway through the first cycle
+    assert rate(1 - 0.25) == pytest.approx(0.5e-3)  # the second cycle starts at 1e-3 / 2
+    assert rate(1 - 0.5) == pytest.approx(1e-3 / 3)
+    assert rate(1 - 0.875) == pytest.approx(1e-3 / 4 / 2)
+    assert rate(0.0) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("text", ["lin_", "lin_x", "restarts_1e-3", "restarts_1e-3_x", "cosine_1e-3", "fast"])
+def test_unknown_schedules_are_rejected(text):
+    with pytest.raises(ValueError, match="learning rate"):
+        _schedule(text)
+
+
+def test_run_folders_count_up_and_never_overwrite(tmp_path):
+    first = next_run_dir(tmp_path, "ppo", "mm_env/MarketMaking-v0")
+    second = next_run_dir(tmp_path, "ppo", "mm_env/MarketMaking-v0")
+    assert (first.name, second.name) == ("ppo_MarketMaking-v0_1", "ppo_MarketMaking-v0_2")
+    (tmp_path / "ppo_MarketMaking-v0_7").mkdir()
+    (tmp_path / "ppo_MarketMaking-v0_x").mkdir()
+    assert next_run_dir(tmp_path, "ppo", "mm_env/MarketMaking-v0").name == "ppo_MarketMaking-v0_8"
+    assert next_run_dir(tmp_path, "sac", "mm_env:mm_env/ArticleMarketMaker-v0").name == "sac_ArticleMarketMaker-v0_1"
+
+
+def test_hyperparameters_fall_back_to_the_default_entry_and_take_overrides(tmp_path):
+    (tmp_path / "ppo.yml").write_text(yaml.safe_dump({"default": {"n_envs": 4, "gamma": 0.9}, "x/Y-v0": {"n_envs": 2}}))
+    assert load_hyperparams("ppo", "x/Y-v0", {}, tmp_path) == {"n_envs": 2}
+    assert load_hyperparams("ppo", "other", {"gamma": 0.5}, tmp_path) == {"n_envs": 4, "gamma": 0.5}
+    with pytest.raises(ValueError, match="no hyperparameter file"):
+        load_hyperparams("sac", "x/Y-v0", {}, tmp_path)
+
+
+def test_algorithm_arguments_are_checked_against_the_algorithm():
+    kwargs = algorithm_kwargs("td3", {"n_envs": 8, "noise_type": "normal", "noise_std": 0.2, "batch_size": 64}, 2)
+    assert kwargs["batch_size"] == 64 and "n_envs" not in kwargs
+    assert kwargs["action_noise"]().shape == (2,)
+    with pytest.raises(ValueError, match="unknown td3 hyperparameters"):
+        algorithm_kwargs("td3", {"clip_range": 0.2}, 2)
+    with pytest.raises(ValueError, match="noise_type"):
+        algorithm_kwargs("td3", {"noise_type": "ornstein"}, 2)
+
+
+def test_env_setup_resolves_presets_overrides_and_features():
+    setup = env_setup("mm_env/MarketMaking-v0", {"preset": "easy", "T": 50})
+    assert (setup.params.lam, setup.params.T, setup.features, setup.normalize_actions) == (
+        0.002,
+        50,
+        ("inventory", "time_left"),
+        True,
+    )
+    with pytest.raises(ValueError, match="observation feature"):
+        env_setup("mm_env/MarketMaking-v0", {"observation_features": ["inventory", "time_left", "nope"]})
+    with pytest.raises(ValueError, match="must start with"):
+        env_setup("mm_env/MarketMaking-v0", {"observation_features": ["time_left", "inventory"]})
+
+
+def test_prepare_resolves_budgets_from_the_hyperparameters():
+    prepared = prepare(RunConfig(algo="ppo", timesteps=None, eval_freq=None))
+    assert prepared.n_envs == 32 and prepared.timesteps == 6_000_000 and prepared.eval_freq == 600_000
+    with pytest.raises(ValueError, match="article mode"):
+        prepare(RunConfig(env_id="mm_env/ArticleMarketMaker-v0"))
+
+
+def test_continued_config_takes_the_saved_run_and_only_run_level_changes(tmp_path):
+    saved = {"algo": "sac", "env_id": "mm_env/MarketMaking-v0", "env_kwargs": {"lam": 0.003}, "seed": 4, "n_envs": 8}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "params": {}, "versions": {}}))
+    config = continued_config(tmp_path, timesteps=1000)
+    assert (config.algo, config.env_kwargs, config.seed, config.n_envs, config.timesteps) == (
+        "sac",
+        {"lam": 0.003},
+        4,
+        8,
+        1000,
+    )
