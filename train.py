@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 import mm_env
 from agents.cli import add_env_kwargs_argument, parse_key_values
 from agents.training import ALGORITHMS, RunConfig, continued_config, prepare, train
@@ -46,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (default: 0; with --evaluate, the run's own)")
     parser.add_argument("--n-envs", type=_positive, help="parallel environments (default: the hyperparameter file's)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: %(default)s)")
+    parser.add_argument(
+        "--torch-threads",
+        type=_positive,
+        default=1,
+        help="CPU threads for torch (default: %(default)s; the small networks gain nothing from more)",
+    )
     parser.add_argument("--eval-freq", type=_positive, help="steps between evaluations (default: a tenth of the run)")
     parser.add_argument(
         "--eval-episodes", type=_positive, default=1_000, help="episodes per periodic evaluation (default: %(default)s)"
@@ -113,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepared = prepare(config)
     except ValueError as error:
         parser.error(str(error))
+    torch.set_num_threads(args.torch_threads)
     _, interrupted = train(prepared, continue_from=args.continue_from)
     return 130 if interrupted else 0
 
