@@ -41,6 +41,7 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std")
+SCHEDULED_KEYS = {"learning_rate", "clip_range"}  # values that may name a schedule such as "lin_3e-4"
 PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
 FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on
 
@@ -108,7 +109,9 @@ def _restart_rate(peak: float, cycles: int, done: float) -> float:
 
 def algorithm_kwargs(algo: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
     """Constructor arguments of the SB3 algorithm from a hyperparameter entry (unknown names raise ValueError)."""
-    kwargs = {key: _schedule(value) for key, value in hyperparams.items() if key not in RUN_KEYS}
+    kwargs = {key: value for key, value in hyperparams.items() if key not in RUN_KEYS}
+    for key in SCHEDULED_KEYS & kwargs.keys():
+        kwargs[key] = _schedule(kwargs[key])
     managed = {"self", "policy", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"}
     accepted = set(inspect.signature(ALGORITHMS[algo].__init__).parameters) - managed
     unknown = sorted(set(kwargs) - accepted)

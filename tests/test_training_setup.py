@@ -102,3 +102,10 @@ def test_continued_config_takes_the_saved_run_and_only_run_level_changes(tmp_pat
         8,
         1000,
     )
+
+
+def test_only_learning_rates_and_clip_ranges_are_read_as_schedules():
+    kwargs = algorithm_kwargs("sac", {"ent_coef": "auto_0.01", "learning_rate": "lin_1e-3"}, 2)
+    assert kwargs["ent_coef"] == "auto_0.01"
+    assert kwargs["learning_rate"](0.5) == pytest.approx(5e-4)
+    assert algorithm_kwargs("ppo", {"clip_range": "lin_0.2"}, 2)["clip_range"](1.0) == pytest.approx(0.2)
