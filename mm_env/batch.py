@@ -40,7 +40,8 @@ INFO_KEYS = STATE_INFO_KEYS + TRADE_INFO_KEYS
 def state_info(state: MarketState) -> dict[str, Number]:
     """The part of ``info`` that describes the state (also given at reset).
 
-    Arrays are copies, so that a caller who modifies its ``info`` cannot change the environments.
+    Arrays are read-only views: the step never modifies state arrays in place (it makes new ones), so the views stay
+    a snapshot, and a caller cannot change the environments through its ``info``.
     """
     return {
         "inventory": _own(state.inventory),
@@ -51,7 +52,11 @@ def state_info(state: MarketState) -> dict[str, Number]:
 
 
 def _own(value: Number) -> Number:
-    return value.copy() if isinstance(value, np.ndarray) else value
+    if not isinstance(value, np.ndarray):
+        return value
+    view = value.view()
+    view.flags.writeable = False
+    return view
 
 
 def step_info(

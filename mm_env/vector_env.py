@@ -119,7 +119,9 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
             outcome, info = self._batch.step(actions, self.np_random)
             terminated = outcome.terminated
             masks = self._full_masks
-        truncated = self._batch.truncated(terminated) & stepped
+        truncated = self._batch.truncated(terminated)
+        if stepped is not self._all:
+            truncated &= stepped
         self._needs_reset = terminated | truncated  # a new array: the caller may modify the ones it receives
         info.update(masks)
         return self._batch.observe(), outcome.reward, terminated, truncated, info
