@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agents.plots import policy_figure, save_figure
 
         save_figure(policy_figure(policies, params), out / "policies.png")
-    print(f"wrote {out / 'comparison.md'}, {out / 'comparison.json'}")
+    print(f"wrote {out / 'comparison.md'}, comparison.json and policies.png")
     return 0
 
 
