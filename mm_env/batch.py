@@ -43,18 +43,15 @@ def state_info(state: MarketState) -> dict[str, Number]:
     Arrays are read-only views: the step never modifies state arrays in place (it makes new ones), so the views stay
     a snapshot, and a caller cannot change the environments through its ``info``.
     """
-    return {
-        "inventory": _own(state.inventory),
-        "mid": _own(state.mid),
-        "cash": _own(state.cash),
-        "mtm_pnl": state.cash + state.inventory * state.mid,
-    }
+    inventory, mid, cash = state.inventory, state.mid, state.cash
+    mtm_pnl = cash + inventory * mid
+    if isinstance(inventory, np.ndarray):
+        inventory, mid, cash = _read_only(inventory), _read_only(mid), _read_only(cash)
+    return {"inventory": inventory, "mid": mid, "cash": cash, "mtm_pnl": mtm_pnl}
 
 
-def _own(value: Number) -> Number:
-    if not isinstance(value, np.ndarray):
-        return value
-    view = value.view()
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
     view.flags.writeable = False
     return view
 
@@ -68,7 +65,7 @@ def step_info(
     info["ask"] = before.mid + ask_offset
     info["trader_side"] = draws.side
     info["trader_size"] = draws.size
-    info["fill_side"] = draws.side * (outcome.executed > 0)
+    info["fill_side"] = draws.side * (outcome.executed > 0)  # 0 when nothing traded, even at the limit
     info["fill_size"] = outcome.executed
     info["spread_captured"] = outcome.spread_captured
     info["inventory_penalty"] = outcome.inventory_penalty
