@@ -176,3 +176,29 @@ def _scatter(base: np.ndarray, index: np.ndarray, values: Number) -> np.ndarray:
     out = np.array(base, dtype=np.float64)
     out[index] = values
     return out
+
+
+class BatchedModel:
+    """Read-only views of a front-end's :class:`MarketBatch` (kept in ``self._batch``): the model is fixed."""
+
+    _batch: MarketBatch
+
+    @property
+    def state(self) -> MarketState:
+        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
+        return self._batch.state
+
+    @property
+    def params(self) -> MarketParams:
+        """The model parameters (fixed at construction)."""
+        return self._batch.params
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The observation features (fixed at construction)."""
+        return self._batch.features
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The optional truncation before ``T`` (fixed at construction)."""
+        return self._batch.max_episode_steps

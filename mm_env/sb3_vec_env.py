@@ -9,13 +9,12 @@ import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from mm_env.batch import INFO_KEYS, MarketBatch, state_info
-from mm_env.dynamics import MarketState
+from mm_env.batch import INFO_KEYS, BatchedModel, MarketBatch, state_info
 from mm_env.params import MarketParams
 from mm_env.spaces import DEFAULT_FEATURES
 
 
-class MarketMakingVecEnv(VecEnv):
+class MarketMakingVecEnv(BatchedModel, VecEnv):
     """``num_envs`` market-making environments as one Stable-Baselines3 ``VecEnv``, stepped as NumPy arrays.
 
     The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv`. Autoreset follows
@@ -52,26 +51,6 @@ class MarketMakingVecEnv(VecEnv):
         self.np_random: np.random.Generator | None = None
         self._actions: np.ndarray | None = None
         super().__init__(self._batch.num_envs, self._batch.single_observation_space, self._batch.single_action_space)
-
-    @property
-    def state(self) -> MarketState:
-        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
-        return self._batch.state
-
-    @property
-    def params(self) -> MarketParams:
-        """The model parameters (fixed at construction)."""
-        return self._batch.params
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """The observation features (fixed at construction)."""
-        return self._batch.features
-
-    @property
-    def max_episode_steps(self) -> int | None:
-        """The optional truncation before ``T`` (fixed at construction)."""
-        return self._batch.max_episode_steps
 
     def reset(self) -> VecEnvObs:
         """Reset every environment (seeded by the last ``seed()`` call, if any)."""

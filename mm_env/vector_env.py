@@ -10,13 +10,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, MarketBatch, state_info
-from mm_env.dynamics import MarketState
+from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, BatchedModel, MarketBatch, state_info
 from mm_env.params import MarketParams
 from mm_env.spaces import DEFAULT_FEATURES
 
 
-class MarketMakingVectorEnv(gym.vector.VectorEnv):
+class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
     """``num_envs`` market-making environments stepped together as NumPy arrays.
 
     The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv` (see its
@@ -65,26 +64,6 @@ class MarketMakingVectorEnv(gym.vector.VectorEnv):
         self._state_masks = tuple(f"_{key}" for key in STATE_INFO_KEYS)
         self._trade_masks = tuple(f"_{key}" for key in TRADE_INFO_KEYS)
         self._full_masks = dict.fromkeys(self._state_masks + self._trade_masks, self._all)
-
-    @property
-    def state(self) -> MarketState:
-        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
-        return self._batch.state
-
-    @property
-    def params(self) -> MarketParams:
-        """The model parameters (fixed at construction)."""
-        return self._batch.params
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """The observation features (fixed at construction)."""
-        return self._batch.features
-
-    @property
-    def max_episode_steps(self) -> int | None:
-        """The optional truncation before ``T`` (fixed at construction)."""
-        return self._batch.max_episode_steps
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
