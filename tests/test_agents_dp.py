@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.dp import evaluate_tables, solve_dp
+from agents.dp import evaluate_tables, side_outcomes, solve_dp
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
 from agents.tuning import tune_article_rule, tune_linear_skew
 from mm_env.params import ARTICLE_SCENARIOS, MarketParams, make_params
@@ -458,3 +458,27 @@ def test_brute_force_path_enumeration_matches_evaluate_tables(name, which):
     assert exact.std == pytest.approx(std, rel=1e-8, abs=1e-10)
     if which == "dp":
         assert mean == pytest.approx(solve_dp(params).expected_return, abs=1e-10)
+
+
+def test_model_md_literal_mtm_recursion_loses_the_carried_term():
+    # MODEL.md §4 read literally: V_t(I) = U(I) + (π/2)·Σ_s max(...) with U(I') = V_{t+1}(I') − (λ + κ/2)·I'², without
+    # adding back the (κ/2)·I² carried into the step. README quotes the figures this produces on the mtm preset.
+    params = MarketParams(reward="mtm")
+    outcomes = side_outcomes(params)
+    probs = np.asarray(params.probs)
+    levels = np.arange(-params.I_max, params.I_max + 1, dtype=float)
+    squared = levels**2
+    mean_executed = outcomes.executed @ probs
+    mean_sq_executed = (outcomes.executed**2) @ probs
+    value = -params.alpha * squared
+    bid, ask = np.empty((params.T, len(levels))), np.empty((params.T, len(levels)))
+    for t in range(params.T - 1, -1, -1):
+        carry = value - (params.lam + params.kappa / 2) * squared
+        change = carry[outcomes.next_index] @ probs - carry - params.kappa / 2 * mean_sq_executed
+        safe_mean = np.where(mean_executed == 0, 1.0, mean_executed)  # no liquidity: that side adds nothing
+        best = np.clip(1 / params.k - change / safe_mean, params.delta_min, params.delta_max)
+        value = carry + params.pi / 2 * (params.A * np.exp(-params.k * best) * (mean_executed * best + change)).sum(0)
+        ask[t], bid[t] = best[0], best[1]
+    assert value[params.I_max] == pytest.approx(20.26, abs=0.01)
+    assert evaluate_tables(params, bid, ask).mean == pytest.approx(49.35, abs=0.01)
+    assert solve_dp(params).expected_return == pytest.approx(74.24, abs=0.01)
