@@ -12,6 +12,7 @@ environment exactly): three uniforms, for the trader's arrival and side, its siz
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -113,10 +114,11 @@ def _sample_size(u: Number, params: MarketParams) -> Number:
             return sizes[int(u * m)]  # the same rule is inlined in sample_draws' scalar path
         if sizes == tuple(range(sizes[0], sizes[0] + m)):
             return np.floor(u * m) + sizes[0]
-        return _sizes_array(params).take((u * m).astype(np.intp))
+        return _size_tables(params)[0].take((u * m).astype(np.intp))
     if scalar:
         return sizes[_bisect_right(params.size_cdf, u)]
-    return _sizes_array(params).take(np.searchsorted(np.asarray(params.size_cdf), u, side="right"))
+    sizes_array, cdf_array = _size_tables(params)
+    return sizes_array.take(np.searchsorted(cdf_array, u, side="right"))
 
 
 def _bisect_right(cdf: tuple[float, ...], u: float) -> int:
@@ -127,8 +129,10 @@ def _bisect_right(cdf: tuple[float, ...], u: float) -> int:
     return len(cdf) - 1
 
 
-def _sizes_array(params: MarketParams) -> np.ndarray:
-    return np.asarray(params.sizes, dtype=np.float64)
+@functools.lru_cache(maxsize=64)
+def _size_tables(params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
+    # The sizes and their CDF as arrays, built once per parameter set rather than at every batched step.
+    return np.asarray(params.sizes, dtype=np.float64), np.asarray(params.size_cdf)
 
 
 def _select(condition: bool, if_true: float, if_false: float) -> float:
