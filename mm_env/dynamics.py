@@ -92,18 +92,20 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
             size = _sample_size(u_size, params)
         noise = rng.standard_normal() if params.sigma > 0.0 else 0.0
         return Draws(side, size, fill, noise)
-    u_side, u_size, fill = rng.random((3, n))
-    side = np.copysign(1.0, below_half - u_side)
-    size = _sample_size(u_size, params)
-    if pi < 1.0:
-        arrived = u_side < pi
+    uniforms = rng.random((3, n))
+    u_side, u_size, fill = uniforms
+    arrived = u_side < pi if pi < 1.0 else None
+    # The draws are ours, so side and size overwrite their uniforms: fewer fresh arrays keep a large batch in cache.
+    side = np.copysign(1.0, np.subtract(below_half, u_side, out=u_side), out=u_side)
+    size = _sample_size(u_size, params, out=u_size)
+    if arrived is not None:
         side = np.where(arrived, side, 0.0)
         size = np.where(arrived, size, 0.0)
     noise = rng.standard_normal(n) if params.sigma > 0.0 else 0.0
     return Draws(side, size, fill, noise)
 
 
-def _sample_size(u: Number, params: MarketParams) -> Number:
+def _sample_size(u: Number, params: MarketParams, out: np.ndarray | None = None) -> Number:
     # Inverse-CDF sampling. Uniform sizes take the exact index floor(u·m), cheaper than a search; the scalar and the
     # batched forms apply the same floating-point rule, so they agree draw for draw.
     scalar = not isinstance(u, np.ndarray)
@@ -113,7 +115,9 @@ def _sample_size(u: Number, params: MarketParams) -> Number:
         if scalar:
             return sizes[int(u * m)]  # the same rule is inlined in sample_draws' scalar path
         if sizes == tuple(range(sizes[0], sizes[0] + m)):
-            return np.floor(u * m) + sizes[0]
+            size = np.floor(np.multiply(u, m, out=out), out=out)
+            size += sizes[0]
+            return size
         return _size_tables(params)[0].take((u * m).astype(np.intp))
     if scalar:
         return sizes[_bisect_right(params.size_cdf, u)]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mm_env.dynamics import Draws, MarketState, initial_state, sample_draws, transition
 from mm_env.env import MarketMakingEnv
 from mm_env.params import MarketParams
+from mm_env.spaces import decode_actions
 
 finite = {"allow_nan": False, "allow_infinity": False}
 
@@ -188,3 +189,32 @@ def test_scalar_draws_equal_batched_draws_of_one(params, seed):
             assert s.size in params.sizes
         else:
             assert s.size == 0
+
+
+@settings(max_examples=100)
+@given(
+    params=market_params(),
+    normalize=st.booleans(),
+    actions=st.lists(st.tuples(st.floats(-10.0, 10.0, **finite), st.floats(-10.0, 10.0, **finite)), min_size=1),
+)
+def test_batched_action_decoding_equals_scalar_decoding(params, normalize, actions):
+    # Inside and outside the box alike: the batch skips clipping when nothing is out of bounds, and must still agree.
+    array = np.array(actions, dtype=np.float32)
+    bids, asks = decode_actions(array, params, normalize, batch=len(array))
+    for row, bid, ask in zip(array, bids, asks, strict=True):
+        assert (bid, ask) == decode_actions(row, params, normalize)
+        assert params.delta_min <= bid <= params.delta_max and params.delta_min <= ask <= params.delta_max
+
+
+@settings(max_examples=50)
+@given(
+    n=st.integers(1, 6),
+    bad=st.sampled_from([math.nan, math.inf, -math.inf]),
+    where=st.tuples(st.integers(0, 5), st.integers(0, 1)),
+)
+def test_batched_decoding_rejects_any_non_finite_value(n, bad, where):
+    actions = np.zeros((n, 2), dtype=np.float32)
+    row, column = where[0] % n, where[1]
+    actions[row, column] = bad
+    with pytest.raises(ValueError, match=rf"finite; environments \[{row}\]"):
+        decode_actions(actions, MarketParams(), True, batch=n)
