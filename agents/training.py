@@ -8,6 +8,7 @@ import json
 import math
 import platform
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,7 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         stats = continue_from / "vecnormalize.pkl"
         if stats.exists() and isinstance(venv, VecNormalize):
             venv = VecNormalize.load(str(stats), venv.venv)
-        model = algo_class.load(continue_from / "model.zip", env=venv, device=config.device)
+        model = load_model(algo_class, continue_from / "model.zip", env=venv, device=config.device)
         model.set_random_seed(config.seed)
     else:
         kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
@@ -302,6 +303,18 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     return run_dir, False
 
 
+def load_model(algo_class: type[BaseAlgorithm], path: Path, **kwargs: Any) -> BaseAlgorithm:
+    """``algo_class.load(path, **kwargs)``, without Stable-Baselines3's spurious n-step warning.
+
+    A model trained with ``n_steps > 1`` saves its ``NStepReplayBuffer`` class together with the ``n_steps`` and
+    ``gamma`` it needs; on loading, SB3 sees both ``n_steps`` and a replay-buffer class and warns that ``n_steps`` is
+    ignored, although the loaded buffer computes exactly those n-step returns.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored because a custom `replay_buffer_class`")
+        return algo_class.load(path, **kwargs)
+
+
 def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], EnvSetup, dict]:
     """The saved final (and best, if any) agents of a run, with the run's model setup and configuration."""
     config_path = run_dir / "config.yaml"
@@ -316,7 +329,7 @@ def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], E
         model_path = run_dir / f"{prefix}model.zip"
         if not model_path.exists():
             continue
-        model = algo_class.load(model_path, device=device)
+        model = load_model(algo_class, model_path, device=device)
         stats = run_dir / f"{prefix}vecnormalize.pkl"
         normalizer = None
         if stats.exists():

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import yaml
+from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import NStepReplayBuffer
 
 from agents.env_setup import env_setup
 from agents.training import (
+    ALGORITHMS,
     RunConfig,
     _schedule,
     algorithm_kwargs,
     continued_config,
     load_hyperparams,
+    load_model,
     next_run_dir,
     prepare,
 )
+from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 
 def test_linear_schedule_decays_from_the_start_value_to_zero():
@@ -109,3 +116,26 @@ def test_only_learning_rates_and_clip_ranges_are_read_as_schedules():
     assert kwargs["ent_coef"] == "auto_0.01"
     assert kwargs["learning_rate"](0.5) == pytest.approx(5e-4)
     assert algorithm_kwargs("ppo", {"clip_range": "lin_0.2"}, 2)["clip_range"](1.0) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_shipped_hyperparameters_build_their_algorithm(algo):
+    hyperparams = load_hyperparams(algo, "mm_env/MarketMaking-v0", {})
+    kwargs = algorithm_kwargs(algo, hyperparams, n_actions=2)
+    if "action_noise" in kwargs:
+        kwargs["action_noise"] = kwargs["action_noise"]()
+    env = MarketMakingVecEnv(hyperparams["n_envs"])
+    model = ALGORITHMS[algo](hyperparams["policy"], env, device="cpu", **kwargs)
+    assert model.gamma == hyperparams["gamma"]
+
+
+def test_an_n_step_model_reloads_with_its_n_step_buffer_and_no_warning(tmp_path):
+    model = SAC("MlpPolicy", MarketMakingVecEnv(2), n_steps=3, buffer_size=100, device="cpu")
+    model.save(tmp_path / "model.zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_model(SAC, tmp_path / "model.zip", env=MarketMakingVecEnv(2), device="cpu")
+    assert loaded.replay_buffer_class is NStepReplayBuffer
+    assert loaded.replay_buffer_kwargs == {"n_steps": 3, "gamma": 0.99}
+    loaded.learn(64)  # the reloaded buffer fills and trains with n-step returns
+    assert isinstance(loaded.replay_buffer, NStepReplayBuffer) and loaded.replay_buffer.n_steps == 3
