@@ -65,7 +65,10 @@ def step_info(
     info["ask"] = before.mid + ask_offset
     info["trader_side"] = draws.side
     info["trader_size"] = draws.size
-    info["fill_side"] = draws.side * (outcome.executed > 0)  # 0 when nothing traded, even at the limit
+    # The trader's side when something traded; 0 when nothing did, even when a trader came (say, at the limit). As the
+    # sign of the trade: +1, −1 or 0 (never −0.0), in one array pass where side · (executed > 0) takes two.
+    traded = after.traded
+    info["fill_side"] = np.sign(traded) if type(traded) is np.ndarray else (traded > 0) - (traded < 0)
     info["fill_size"] = outcome.executed
     info["spread_captured"] = outcome.spread_captured
     info["inventory_penalty"] = outcome.inventory_penalty
