@@ -106,22 +106,18 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
 
 
 def _sample_size(u: Number, params: MarketParams, out: np.ndarray | None = None) -> Number:
-    # Inverse-CDF sampling. Uniform sizes take the exact index floor(u·m), cheaper than a search; the scalar and the
-    # batched forms apply the same floating-point rule, so they agree draw for draw.
-    scalar = not isinstance(u, np.ndarray)
-    sizes = params.sizes
-    if params.uniform_sizes:
-        m = len(sizes)
-        if scalar:
-            return sizes[int(u * m)]  # the same rule is inlined in sample_draws' scalar path
-        if sizes == tuple(range(sizes[0], sizes[0] + m)):
-            size = np.floor(np.multiply(u, m, out=out), out=out)
-            size += sizes[0]
-            return size
-        return _size_tables(params)[0].take((u * m).astype(np.intp))
-    if scalar:
-        return sizes[_bisect_right(params.size_cdf, u)]
+    # Inverse-CDF sampling. Uniform sizes take the index floor(u·m), cheaper than a search and the same floating-point
+    # rule as sample_draws' scalar path (which inlines it, so scalars here have non-uniform sizes), and the two agree
+    # draw for draw. `out` may receive the result (it can be `u` itself).
+    if not isinstance(u, np.ndarray):
+        return params.sizes[_bisect_right(params.size_cdf, u)]
+    if params.consecutive_sizes:  # sizes s0, s0 + 1, …: the size is floor(u·m) + s0, computed without a table
+        size = np.floor(np.multiply(u, len(params.sizes), out=out), out=out)
+        size += params.sizes[0]
+        return size
     sizes_array, cdf_array = _size_tables(params)
+    if params.uniform_sizes:
+        return sizes_array.take((u * len(params.sizes)).astype(np.intp))
     return sizes_array.take(np.searchsorted(cdf_array, u, side="right"))
 
 

@@ -65,6 +65,8 @@ class MarketParams:
     probs: tuple[float, ...] = field(init=False, repr=False, compare=False)
     size_cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
     uniform_sizes: bool = field(init=False, repr=False, compare=False)
+    consecutive_sizes: bool = field(init=False, repr=False, compare=False)
+    """Uniform sizes that run ``s0, s0 + 1, …`` without gaps (a batch then draws them without a table)."""
     article: bool = field(init=False, repr=False, compare=False)
     """Whether this is the article's model (every arriving order fills)."""
     below_half_pi: float = field(init=False, repr=False, compare=False)
@@ -89,6 +91,8 @@ class MarketParams:
         object.__setattr__(self, "probs", tuple(float(p) for p in probs))
         object.__setattr__(self, "size_cdf", tuple(cdf))
         object.__setattr__(self, "uniform_sizes", self.size_probs is None)
+        consecutive = self.sizes == tuple(range(self.sizes[0], self.sizes[0] + len(self.sizes)))
+        object.__setattr__(self, "consecutive_sizes", self.uniform_sizes and consecutive)
         object.__setattr__(self, "article", self.mode == "article")
         object.__setattr__(self, "below_half_pi", math.nextafter(0.5 * self.pi, 0.0))
 

@@ -327,3 +327,16 @@ def test_custom_size_probs_are_kept():
     p = MarketParams(sizes=(1, 4), size_probs=(0.25, 0.75))
     assert p.probs == (0.25, 0.75)
     assert math.fsum(p.probs) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("sizes", "size_probs", "consecutive"),
+    [
+        (tuple(range(1, 10)), None, True),
+        ((4, 5, 6), None, True),
+        ((3, 7), None, False),
+        ((1, 2, 3), (0.2, 0.3, 0.5), False),
+    ],
+)
+def test_consecutive_sizes_is_derived_from_the_size_distribution(sizes, size_probs, consecutive):
+    assert MarketParams(sizes=sizes, size_probs=size_probs).consecutive_sizes is consecutive
