@@ -1,118 +1,157 @@
-"""Model parameters: one frozen, validated dataclass and the named presets.
+"""The market model: a frozen composition of components, its flat keyword surface, and the named presets.
 
-Field names follow the symbols of the model specification (``T``, ``P0``, ``I_max``, ``pi``, ``A``, ``k``,
-``lam``, ``alpha``, ``kappa``, ``sigma``) so that formulas read the same in code and in the docs.
+A model is :class:`MarketParams`: the episode and quoting bounds (``T``, ``P0``, ``I_max``, ``delta_min``,
+``delta_max``) and five components from :mod:`mm_env.model`, each a small frozen, validated dataclass that documents
+its own parameters: the order flow, the fill law, price impact, mid noise and the objective. Every parameter also
+has a flat keyword name, the name of its field (``lam``, ``kappa``, ``p_buy``, …, plus ``mode`` for the fill law),
+so ``make_params("easy", lam=0.003)``, ``gym.make(..., lam=0.003)`` and ``train.py --env-kwargs lam=0.003`` all
+work, and ``params.lam`` reads it back.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
+from mm_env.model.checks import check_int, check_real
+from mm_env.model.fill import FILLS, ArticleFill, ExponentialFill
+from mm_env.model.flow import OrderFlow
+from mm_env.model.impact import PriceImpact
+from mm_env.model.noise import MidNoise
+from mm_env.model.objective import REWARDS, Objective
 
-REWARDS = ("spread", "mtm")
-MODES = ("standard", "article")
-_PROB_TOLERANCE = 1e-9
+MODES = tuple(FILLS)
+EPISODE_FIELDS = ("T", "P0", "I_max", "delta_min", "delta_max")
+COMPONENT_FIELDS = ("flow", "fill", "impact", "noise", "objective")
+_COMPONENT_TYPES: dict[str, tuple[type, ...]] = {
+    "flow": (OrderFlow,),
+    "fill": tuple(FILLS.values()),
+    "impact": (PriceImpact,),
+    "noise": (MidNoise,),
+    "objective": (Objective,),
+}
+
+
+def _init_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+# Which component owns each flat keyword: derived from the components' own fields, so it cannot drift.
+FLAT_OWNERS: dict[str, str] = {
+    name: component for component, classes in _COMPONENT_TYPES.items() for cls in classes for name in _init_fields(cls)
+}
+FLAT_NAMES: tuple[str, ...] = (*EPISODE_FIELDS, "mode", *FLAT_OWNERS)
 
 
 @dataclass(frozen=True)
 class MarketParams:
-    """Parameters of the market-making model (see the table in README and ``MODEL.md`` §2-§3, §5).
+    """A market-making model (``MODEL.md`` §2, §5, §7): the episode, the quoting bounds and the components.
 
     Attributes:
         T: steps per episode (integer ≥ 1).
         P0: initial mid price (finite).
         I_max: inventory limit; fills are cut so that ``|I| ≤ I_max`` (integer ≥ 1).
-        pi: probability that a trader arrives in a step, in ``[0, 1]``.
-        sizes: possible trader sizes, distinct positive integers.
-        size_probs: probability of each size (non-negative, summing to 1); ``None`` means uniform.
-        A: fill probability at a zero offset, in ``(0, 1]``; a quote at offset ``δ`` fills with
-            probability ``A·exp(-k·δ)``.
-        k: decay of the fill probability with the offset (> 0).
-        lam: running inventory penalty λ (≥ 0); the step reward subtracts ``lam·I'²``.
-        alpha: terminal inventory penalty α (≥ 0); the last step also subtracts ``alpha·I_T²``.
-        kappa: linear permanent price impact κ per unit traded (≥ 0).
-        sigma: standard deviation σ of the exogenous mid noise per step (≥ 0).
         delta_min: smallest quote offset from the mid (≥ 0).
         delta_max: largest quote offset; quoting ``delta_max`` is in effect not quoting (> ``delta_min``).
-        reward: ``"spread"`` (spread captured minus penalty) or ``"mtm"`` (mark-to-market P&L minus penalty).
-        mode: ``"standard"`` (fills depend on the quotes) or ``"article"`` (the article's model: every arriving
-            order fills whatever the quotes, and the spread reward is the full quoted spread times the size).
+        flow: who arrives (:class:`~mm_env.model.flow.OrderFlow`: ``pi``, ``sizes``, ``size_probs``, ``p_buy``,
+            ``momentum``, ``informed``, ``info_jump``).
+        fill: the fill law (:class:`~mm_env.model.fill.ExponentialFill`: ``A``, ``k``; or
+            :class:`~mm_env.model.fill.ArticleFill`, the article's model, flat keyword ``mode="article"``).
+        impact: price impact (:class:`~mm_env.model.impact.PriceImpact`: ``kappa``, ``impact_exponent``,
+            ``transient_kappa``, ``transient_decay``).
+        noise: exogenous mid moves (:class:`~mm_env.model.noise.MidNoise`: ``sigma``, ``jump_prob``, ``jump_size``,
+            ``mean_reversion``).
+        objective: the reward (:class:`~mm_env.model.objective.Objective`: ``reward``, ``lam``, ``alpha``).
+
+    Build one with :func:`make_params` (a preset plus flat keyword overrides) or directly from components.
     """
 
     T: int = 200
     P0: float = 100.0
     I_max: int = 50
-    pi: float = 1.0
-    sizes: tuple[int, ...] = tuple(range(1, 10))
-    size_probs: tuple[float, ...] | None = None
-    A: float = 0.9
-    k: float = 2.0
-    lam: float = 0.005
-    alpha: float = 0.0
-    kappa: float = 0.05
-    sigma: float = 0.0
     delta_min: float = 0.0
     delta_max: float = 5.0
-    reward: str = "spread"
-    mode: str = "standard"
-    # Derived, exact quantities that the hot path would otherwise recompute every step.
-    probs: tuple[float, ...] = field(init=False, repr=False, compare=False)
-    size_cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
-    uniform_sizes: bool = field(init=False, repr=False, compare=False)
-    consecutive_sizes: bool = field(init=False, repr=False, compare=False)
-    """Uniform sizes that run ``s0, s0 + 1, …`` without gaps (a batch then draws them without a table)."""
-    article: bool = field(init=False, repr=False, compare=False)
-    """Whether this is the article's model (every arriving order fills)."""
-    below_half_pi: float = field(init=False, repr=False, compare=False)
-    """The largest uniform draw that brings a buyer (``u < pi/2``), see :func:`mm_env.dynamics.sample_draws`."""
+    flow: OrderFlow = field(default_factory=OrderFlow)
+    fill: ExponentialFill | ArticleFill = field(default_factory=ExponentialFill)
+    impact: PriceImpact = field(default_factory=PriceImpact)
+    noise: MidNoise = field(default_factory=MidNoise)
+    objective: Objective = field(default_factory=Objective)
+    draw_layout: tuple[int, bool, bool, bool] = field(init=False, repr=False, compare=False)
+    """What a step draws: the number of uniforms, whether they include the informed and the jump uniform, and
+    whether a normal follows (see :func:`mm_env.dynamics.sample_draws`)."""
 
     def __post_init__(self) -> None:
-        _check_int(self, "T", minimum=1)
-        _check_real(self, "P0")
-        _check_int(self, "I_max", minimum=1)
-        _check_real(self, "pi", low=0.0, high=1.0)
-        _check_sizes(self)
-        _check_real(self, "A", low=0.0, high=1.0, low_open=True)
-        _check_real(self, "k", low=0.0, low_open=True)
-        for name in ("lam", "alpha", "kappa", "sigma", "delta_min"):
-            _check_real(self, name, low=0.0)
-        _check_real(self, "delta_max", low=self.delta_min, low_open=True)
-        _check_choice(self, "reward", REWARDS)
-        _check_choice(self, "mode", MODES)
-        probs = self.size_probs or (1.0 / len(self.sizes),) * len(self.sizes)
-        cdf = [min(sum(probs[: i + 1]), 1.0) for i in range(len(probs))]
-        cdf[-1] = 1.0
-        object.__setattr__(self, "probs", tuple(float(p) for p in probs))
-        object.__setattr__(self, "size_cdf", tuple(cdf))
-        object.__setattr__(self, "uniform_sizes", self.size_probs is None)
-        consecutive = self.sizes == tuple(range(self.sizes[0], self.sizes[0] + len(self.sizes)))
-        object.__setattr__(self, "consecutive_sizes", self.uniform_sizes and consecutive)
-        object.__setattr__(self, "article", self.mode == "article")
-        object.__setattr__(self, "below_half_pi", math.nextafter(0.5 * self.pi, 0.0))
+        check_int(self, "T", minimum=1)
+        check_real(self, "P0")
+        check_int(self, "I_max", minimum=1)
+        check_real(self, "delta_min", low=0.0)
+        check_real(self, "delta_max", low=self.delta_min, low_open=True)
+        for name, classes in _COMPONENT_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, classes):
+                allowed = " or ".join(cls.__name__ for cls in classes)
+                raise ValueError(f"{name}={value!r} is invalid: must be a {allowed}")
+        informed, jumps = self.flow.draws_informed, self.noise.draws_jump
+        object.__setattr__(self, "draw_layout", (3 + informed + jumps, informed, jumps, self.noise.draws_normal))
+
+    def __getattr__(self, name: str) -> Any:
+        # Flat reads (params.lam, params.kappa, ...) go to the component that owns the name.
+        owner = FLAT_OWNERS.get(name)
+        if owner is not None:
+            component = object.__getattribute__(self, owner)
+            if hasattr(component, name):
+                return getattr(component, name)
+        if name == "mode":
+            return self.fill.mode
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     @property
     def max_size(self) -> int:
         """The largest trader size."""
-        return max(self.sizes)
+        return self.flow.max_size
+
+    @property
+    def mid_move_scale(self) -> float:
+        """A scale for the mid's move in one step: the largest trade's impact, the news and exogenous moves."""
+        scale = self.impact.largest_move(self.max_size) + self.flow.info_jump + self.noise.largest_move()
+        return scale if scale > 0.0 else 1.0
 
     def replace(self, **changes: Any) -> MarketParams:
-        """Return a copy with some fields changed (validated like the constructor)."""
-        _check_field_names(changes)
-        return dataclasses.replace(self, **changes)
+        """A copy with some flat keyword parameters changed (validated like the constructor)."""
+        return _from_flat(self.as_dict(), changes)
 
     def as_dict(self) -> dict[str, Any]:
-        """The constructor arguments as plain Python values (for JSON and logging)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
+        """Every parameter by its flat keyword name, as plain Python values (for JSON, YAML and logging)."""
+        flat: dict[str, Any] = {name: getattr(self, name) for name in EPISODE_FIELDS}
+        flat["mode"] = self.fill.mode
+        for component in COMPONENT_FIELDS:
+            value = getattr(self, component)
+            flat.update({name: _plain(getattr(value, name)) for name in _init_fields(type(value))})
+        return flat
+
+
+def _from_flat(base: dict[str, Any], changes: dict[str, Any]) -> MarketParams:
+    unknown = [name for name in changes if name not in FLAT_NAMES]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a model parameter; allowed: {list(FLAT_NAMES)}")
+    flat = {**base, **changes}
+    mode = flat.pop("mode", "standard")
+    if not isinstance(mode, str) or mode not in FILLS:
+        raise ValueError(f"mode={mode!r} is invalid: must be one of {list(MODES)}")
+    classes = {"flow": OrderFlow, "fill": FILLS[mode], "impact": PriceImpact, "noise": MidNoise, "objective": Objective}
+    components = {}
+    for component, cls in classes.items():
+        names = _init_fields(cls)
+        components[component] = cls(**{name: flat.pop(name) for name in names if name in flat})
+    for name in flat:
+        if name in changes and name not in EPISODE_FIELDS:
+            raise ValueError(f"{name!r} does not apply to mode={mode!r} (its fill law has no such parameter)")
+    return MarketParams(**{name: flat[name] for name in EPISODE_FIELDS if name in flat}, **components)
 
 
 def make_params(preset: str | MarketParams = "default", **overrides: Any) -> MarketParams:
-    """Build parameters from a preset name (or a ``MarketParams``) with keyword overrides.
+    """Build a model from a preset name (or a ``MarketParams``) with flat keyword overrides.
 
     >>> make_params("easy", T=100).lam
     0.002
@@ -124,73 +163,6 @@ def make_params(preset: str | MarketParams = "default", **overrides: Any) -> Mar
     else:
         raise ValueError(f"preset={preset!r} is not a known preset; allowed: {sorted(PRESETS)}")
     return base.replace(**overrides) if overrides else base
-
-
-def _check_field_names(changes: Mapping[str, Any]) -> None:
-    allowed = [f.name for f in dataclasses.fields(MarketParams) if f.init]
-    for name in changes:
-        if name not in allowed:
-            raise ValueError(f"{name!r} is not a model parameter; allowed: {allowed}")
-
-
-def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is invalid: must be {allowed}")
-
-
-def _check_int(params: MarketParams, name: str, minimum: int) -> None:
-    value = getattr(params, name)
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        _fail(name, value, f"an integer >= {minimum}")
-    object.__setattr__(params, name, int(value))
-
-
-def _check_real(
-    params: MarketParams,
-    name: str,
-    low: float = -math.inf,
-    high: float = math.inf,
-    low_open: bool = False,
-) -> None:
-    value = getattr(params, name)
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        lower = "(" if low_open else "["
-        _fail(name, value, f"a finite number in {lower}{low}, {high}]")
-    object.__setattr__(params, name, float(value))
-
-
-def _check_choice(params: MarketParams, name: str, allowed: Sequence[str]) -> None:
-    value = getattr(params, name)
-    if value not in allowed:
-        _fail(name, value, f"one of {list(allowed)}")
-
-
-def _check_sizes(params: MarketParams) -> None:
-    for name in ("sizes", "size_probs"):
-        value = getattr(params, name)
-        if isinstance(value, np.ndarray) and value.ndim == 1:
-            object.__setattr__(params, name, value.tolist())
-    sizes = params.sizes
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) == 0:
-        _fail("sizes", sizes, "a non-empty sequence of distinct positive integers")
-    if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes) or len(set(sizes)) != len(sizes):
-        _fail("sizes", sizes, "a non-empty sequence of distinct positive integers")
-    object.__setattr__(params, "sizes", tuple(int(s) for s in sizes))
-    probs = params.size_probs
-    if probs is None:
-        return
-    valid = isinstance(probs, Sequence) and not isinstance(probs, (str, bytes)) and len(probs) == len(sizes)
-    valid = valid and all(
-        isinstance(p, Real) and not isinstance(p, bool) and math.isfinite(p) and p >= 0 for p in probs
-    )
-    if not valid or abs(math.fsum(probs) - 1.0) > _PROB_TOLERANCE:
-        _fail(
-            "size_probs",
-            probs,
-            f"None or {len(sizes)} non-negative numbers (one per size) summing to 1",
-        )
-    object.__setattr__(params, "size_probs", tuple(float(p) for p in probs))
 
 
 def _plain(value: Any) -> Any:
@@ -210,7 +182,9 @@ class ArticleScenario:
 def _article_params(kappa: float, lam: float) -> MarketParams:
     # The article has no inventory limit: with T·max(size) = 1800 the limit can never bind, and offsets up to 200
     # cover the article rule's widest quote (0.5 + 0.1·1800), so the reproduction is exact.
-    return MarketParams(T=200, P0=100.0, I_max=1800, kappa=kappa, lam=lam, delta_max=200.0, mode="article")
+    return MarketParams(
+        I_max=1800, delta_max=200.0, fill=ArticleFill(), impact=PriceImpact(kappa=kappa), objective=Objective(lam=lam)
+    )
 
 
 ARTICLE_SCENARIOS: dict[str, ArticleScenario] = {
@@ -220,10 +194,38 @@ ARTICLE_SCENARIOS: dict[str, ArticleScenario] = {
     "article_low_penalty": ArticleScenario("low penalty", _article_params(0.1, 0.002), 0.5, 0.01),
 }
 
+_DEFAULT = MarketParams()
+
 PRESETS: dict[str, MarketParams] = {
-    "default": MarketParams(),
-    "easy": MarketParams(lam=0.002),
-    "mtm": MarketParams(reward="mtm"),
+    "default": _DEFAULT,
+    "easy": _DEFAULT.replace(lam=0.002),
+    "mtm": _DEFAULT.replace(reward="mtm"),
+    # §7.1: a fifth of the traders know the next jump of ±0.5; under mtm the optimal quotes widen to pay for it.
+    "informed": _DEFAULT.replace(reward="mtm", informed=0.2, info_jump=0.5),
+    # §7.1: trend-following flow, a buy makes the next buy more likely (the state becomes (t, I, L)).
+    "momentum": _DEFAULT.replace(momentum=0.6),
+    # §7.2: the square-root law, as strong as the linear default at the largest size (0.15·√9 = 0.05·9).
+    "sqrt_impact": _DEFAULT.replace(reward="mtm", kappa=0.15, impact_exponent=0.5, alpha=0.01),
+    # §7.2: half of the impact decays (90% stays each step); under mtm no exact optimum exists.
+    "transient": _DEFAULT.replace(reward="mtm", kappa=0.025, transient_kappa=0.025, transient_decay=0.9),
+    # §7.4: Cartea–Jaimungal's problem (Λ = 1, k = 2, φ = 0.002, α = 0.01, horizon 5) with dt = 0.01.
+    "cartea_jaimungal": _DEFAULT.replace(
+        T=500, I_max=5, sizes=(1,), A=1.0, k=2.0, pi=0.02, lam=0.002 * 0.01, alpha=0.01, kappa=0.0
+    ),
     "article": ARTICLE_SCENARIOS["article_low_volatility"].params,
     **{name: scenario.params for name, scenario in ARTICLE_SCENARIOS.items()},
 }
+"""The named models. ``default``, ``easy`` and ``mtm`` are those of ``MODEL.md`` §3; ``informed``, ``momentum``,
+``sqrt_impact`` and ``transient`` each show one extension of §7; ``cartea_jaimungal`` is §7.4's continuous-time
+problem in discrete steps; ``article`` and the four scenarios are the article's model of §5."""
+
+__all__ = [
+    "ARTICLE_SCENARIOS",
+    "FLAT_NAMES",
+    "MODES",
+    "PRESETS",
+    "REWARDS",
+    "ArticleScenario",
+    "MarketParams",
+    "make_params",
+]

@@ -10,18 +10,19 @@ import re
 import numpy as np
 import pytest
 
-from mm_env.params import ARTICLE_SCENARIOS, PRESETS, MarketParams, make_params
+from mm_env.model import ArticleFill, ExponentialFill, MidNoise, Objective, OrderFlow, PriceImpact
+from mm_env.params import ARTICLE_SCENARIOS, FLAT_NAMES, PRESETS, MarketParams, make_params
 
 
 def test_defaults_match_model_section_3():
-    p = MarketParams()
+    p = make_params()
     assert p.T == 200
     assert p.P0 == 100.0
     assert p.I_max == 50
     assert p.pi == 1.0
     assert p.sizes == (1, 2, 3, 4, 5, 6, 7, 8, 9)
     assert p.size_probs is None
-    assert p.probs == pytest.approx([1 / 9] * 9, abs=1e-15)
+    assert p.flow.probs == pytest.approx([1 / 9] * 9, abs=1e-15)
     assert p.A == 0.9
     assert p.k == 2.0
     assert p.lam == 0.005
@@ -36,18 +37,18 @@ def test_defaults_match_model_section_3():
 
 
 def test_default_preset_is_the_defaults():
-    assert make_params() == MarketParams()
-    assert make_params("default") == MarketParams()
-    assert PRESETS["default"] == MarketParams()
+    assert make_params() == make_params()
+    assert make_params("default") == make_params()
+    assert PRESETS["default"] == make_params()
 
 
 def test_easy_preset_only_lowers_lambda():
-    assert PRESETS["easy"] == MarketParams(lam=0.002)
+    assert PRESETS["easy"] == make_params(lam=0.002)
     assert make_params("easy").lam == 0.002
 
 
 def test_mtm_preset_only_changes_reward():
-    assert PRESETS["mtm"] == MarketParams(reward="mtm")
+    assert PRESETS["mtm"] == make_params(reward="mtm")
 
 
 # MODEL.md §5: scenario -> (kappa, gamma, Delta, lambda); P0 = 100 and 200 steps throughout.
@@ -100,9 +101,9 @@ def test_article_preset_is_the_first_scenario():
 def test_make_params_overrides_and_params_instance():
     p = make_params("easy", T=100, kappa=0.1)
     assert (p.T, p.lam, p.kappa) == (100, 0.002, 0.1)
-    base = MarketParams(T=7)
+    base = make_params(T=7)
     assert make_params(base) == base
-    assert make_params(base, lam=0.5) == MarketParams(T=7, lam=0.5)
+    assert make_params(base, lam=0.5) == make_params(T=7, lam=0.5)
     assert make_params("article", T=10).mode == "article"
 
 
@@ -178,6 +179,24 @@ INVALID_CASES = [
     ({"sizes": (1, 2), "size_probs": (0.6, 0.6)}, "size_probs", "(0.6, 0.6)", r"sum"),
     ({"sizes": (1, 2), "size_probs": (NAN, 1.0)}, "size_probs", "(nan, 1.0)", r"sum|non-negative"),
     ({"sizes": (1, 2), "size_probs": ()}, "size_probs", "()", r"2"),
+    # MODEL.md §7: order flow, impact and noise
+    ({"p_buy": -0.1}, "p_buy", "-0.1", r"0(\.0)?\D+1(\.0)?"),
+    ({"p_buy": 1.5}, "p_buy", "1.5", r"0(\.0)?\D+1(\.0)?"),
+    ({"momentum": 1.2}, "momentum", "1.2", r"-1(\.0)?\D+1(\.0)?"),
+    ({"momentum": 0.5, "p_buy": 0.9}, "momentum", "0.5", r"p_buy ± momentum/2"),
+    ({"momentum": -0.4, "p_buy": 0.1}, "momentum", "-0.4", r"p_buy ± momentum/2"),
+    ({"informed": 1.1}, "informed", "1.1", r"0(\.0)?\D+1(\.0)?"),
+    ({"informed": NAN}, "informed", "nan", r"0(\.0)?\D+1(\.0)?"),
+    ({"info_jump": -0.5}, "info_jump", "-0.5", NONNEG),
+    ({"impact_exponent": 0.0}, "impact_exponent", "0.0", r"\(0(\.0)?\D+1(\.0)?\]"),
+    ({"impact_exponent": 1.5}, "impact_exponent", "1.5", r"\(0(\.0)?\D+1(\.0)?\]"),
+    ({"transient_kappa": -0.1}, "transient_kappa", "-0.1", NONNEG),
+    ({"transient_decay": 1.0}, "transient_decay", "1.0", r"\[0(\.0)?\D+1(\.0)?\)"),
+    ({"transient_decay": -0.2}, "transient_decay", "-0.2", r"\[0(\.0)?\D+1(\.0)?\)"),
+    ({"jump_prob": 2.0}, "jump_prob", "2.0", r"0(\.0)?\D+1(\.0)?"),
+    ({"jump_size": INF}, "jump_size", "inf", NONNEG),
+    ({"mean_reversion": 1.0}, "mean_reversion", "1.0", r"\[0(\.0)?\D+1(\.0)?\)"),
+    ({"A": 10**400}, "A", "1000", r"finite"),
     # reward and mode
     ({"reward": "pnl"}, "reward", "pnl", r"spread.*mtm|mtm.*spread"),
     ({"reward": None}, "reward", "None", r"spread.*mtm|mtm.*spread"),
@@ -193,7 +212,7 @@ def _case_id(case):
 @pytest.mark.parametrize(("kwargs", "field", "value_text", "allowed"), INVALID_CASES, ids=map(_case_id, INVALID_CASES))
 def test_invalid_values_raise_value_error_naming_field_value_and_range(kwargs, field, value_text, allowed):
     with pytest.raises(ValueError, match=rf"\b{re.escape(field)}\b") as excinfo:
-        MarketParams(**kwargs)
+        make_params(**kwargs)
     message = str(excinfo.value)
     assert value_text in message, message
     assert re.search(allowed, message), message
@@ -202,7 +221,7 @@ def test_invalid_values_raise_value_error_naming_field_value_and_range(kwargs, f
 @pytest.mark.parametrize(("kwargs", "field", "value_text", "allowed"), INVALID_CASES, ids=map(_case_id, INVALID_CASES))
 def test_replace_and_make_params_validate_too(kwargs, field, value_text, allowed):
     with pytest.raises(ValueError, match=rf"\b{re.escape(field)}\b"):
-        MarketParams().replace(**kwargs)
+        make_params().replace(**kwargs)
     with pytest.raises(ValueError, match=rf"\b{re.escape(field)}\b"):
         make_params("default", **kwargs)
 
@@ -224,7 +243,7 @@ def test_unknown_override_field():
         make_params("default", gamma=0.1)
     assert "lam" in str(excinfo.value)  # the allowed names are listed
     with pytest.raises(ValueError, match=r"'foo'"):
-        MarketParams().replace(foo=1)
+        make_params().replace(foo=1)
     # Derived attributes are not parameters either.
     with pytest.raises(ValueError, match=r"'probs'"):
         make_params("default", probs=(1.0,))
@@ -249,7 +268,7 @@ def test_unknown_override_field():
     ],
 )
 def test_boundary_values_are_accepted(kwargs):
-    p = MarketParams(**kwargs)
+    p = make_params(**kwargs)
     for name, value in kwargs.items():
         got = getattr(p, name)
         if isinstance(value, list):
@@ -259,7 +278,7 @@ def test_boundary_values_are_accepted(kwargs):
 
 
 def test_values_are_normalised_to_plain_python_types():
-    p = MarketParams(T=np.int64(5), I_max=np.int32(4), lam=np.float32(0.25), sizes=[2, 1], size_probs=[0.5, 0.5])
+    p = make_params(T=np.int64(5), I_max=np.int32(4), lam=np.float32(0.25), sizes=[2, 1], size_probs=[0.5, 0.5])
     assert type(p.T) is int and type(p.I_max) is int
     assert type(p.lam) is float and p.lam == 0.25
     assert p.sizes == (2, 1) and isinstance(p.sizes, tuple)
@@ -268,7 +287,7 @@ def test_values_are_normalised_to_plain_python_types():
 
 
 def test_frozen():
-    p = MarketParams()
+    p = make_params()
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.T = 10
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -277,10 +296,10 @@ def test_frozen():
 
 
 def test_replace_returns_a_changed_copy():
-    p = MarketParams()
+    p = make_params()
     q = p.replace(T=10, sizes=(1, 2), size_probs=(0.25, 0.75))
     assert (q.T, q.sizes, q.size_probs) == (10, (1, 2), (0.25, 0.75))
-    assert q.probs == (0.25, 0.75)
+    assert q.flow.probs == (0.25, 0.75)
     assert p.T == 200 and p.sizes == tuple(range(1, 10))  # the original is unchanged
     assert q.replace(T=200, sizes=tuple(range(1, 10)), size_probs=None) == p
 
@@ -288,15 +307,25 @@ def test_replace_returns_a_changed_copy():
 @pytest.mark.parametrize(
     "params",
     [
-        MarketParams(),
-        MarketParams(T=17, P0=50.5, I_max=7, pi=0.3, sizes=(2, 5, 11), size_probs=(0.2, 0.5, 0.3), A=0.7, k=1.3),
-        MarketParams(lam=0.01, alpha=0.2, kappa=0.0, sigma=0.4, delta_min=0.1, delta_max=3.0, reward="mtm"),
+        make_params(),
+        make_params(T=17, P0=50.5, I_max=7, pi=0.3, sizes=(2, 5, 11), size_probs=(0.2, 0.5, 0.3), A=0.7, k=1.3),
+        make_params(lam=0.01, alpha=0.2, kappa=0.0, sigma=0.4, delta_min=0.1, delta_max=3.0, reward="mtm"),
         ARTICLE_SCENARIOS["article_low_penalty"].params,
     ],
 )
 def test_as_dict_round_trip(params):
     d = params.as_dict()
     expected_keys = {
+        "p_buy",
+        "momentum",
+        "informed",
+        "info_jump",
+        "impact_exponent",
+        "transient_kappa",
+        "transient_decay",
+        "jump_prob",
+        "jump_size",
+        "mean_reversion",
         "T",
         "P0",
         "I_max",
@@ -314,29 +343,61 @@ def test_as_dict_round_trip(params):
         "reward",
         "mode",
     }
-    assert set(d) == expected_keys
+    # The article's fill law has no A or k.
+    assert set(d) == (expected_keys - {"A", "k"} if params.mode == "article" else expected_keys)
     # JSON-serialisable, and back again through JSON.
-    again = MarketParams(**json.loads(json.dumps(d)))
+    again = make_params(**json.loads(json.dumps(d)))
     assert again == params
-    assert MarketParams(**d) == params
+    assert make_params(**d) == params
     assert make_params("default", **d) == params
-    assert again.probs == params.probs
+    assert again.flow.probs == params.flow.probs
 
 
 def test_custom_size_probs_are_kept():
-    p = MarketParams(sizes=(1, 4), size_probs=(0.25, 0.75))
-    assert p.probs == (0.25, 0.75)
-    assert math.fsum(p.probs) == 1.0
+    p = make_params(sizes=(1, 4), size_probs=(0.25, 0.75))
+    assert p.flow.probs == (0.25, 0.75)
+    assert math.fsum(p.flow.probs) == 1.0
 
 
-@pytest.mark.parametrize(
-    ("sizes", "size_probs", "consecutive"),
-    [
-        (tuple(range(1, 10)), None, True),
-        ((4, 5, 6), None, True),
-        ((3, 7), None, False),
-        ((1, 2, 3), (0.2, 0.3, 0.5), False),
-    ],
-)
-def test_consecutive_sizes_is_derived_from_the_size_distribution(sizes, size_probs, consecutive):
-    assert MarketParams(sizes=sizes, size_probs=size_probs).consecutive_sizes is consecutive
+def test_every_flat_name_belongs_to_exactly_one_component():
+    p = make_params()
+    components = {"flow": p.flow, "fill": p.fill, "impact": p.impact, "noise": p.noise, "objective": p.objective}
+    for name in FLAT_NAMES:
+        if name in ("T", "P0", "I_max", "delta_min", "delta_max", "mode"):
+            continue
+        owners = [c for c, value in components.items() if name in {f.name for f in dataclasses.fields(value)}]
+        assert len(owners) == 1, (name, owners)
+        assert getattr(p, name) == getattr(components[owners[0]], name)
+
+
+def test_flat_overrides_reach_their_components():
+    p = make_params(informed=0.2, info_jump=0.5, impact_exponent=0.5, jump_prob=0.1, jump_size=0.3, lam=0.01)
+    assert isinstance(p.flow, OrderFlow) and (p.flow.informed, p.flow.info_jump) == (0.2, 0.5)
+    assert isinstance(p.impact, PriceImpact) and p.impact.impact_exponent == 0.5
+    assert isinstance(p.noise, MidNoise) and (p.noise.jump_prob, p.noise.jump_size) == (0.1, 0.3)
+    assert isinstance(p.objective, Objective) and p.objective.lam == 0.01
+    assert isinstance(p.fill, ExponentialFill)
+    # Built from components directly, the same model.
+    direct = MarketParams(
+        flow=OrderFlow(informed=0.2, info_jump=0.5),
+        impact=PriceImpact(impact_exponent=0.5),
+        noise=MidNoise(jump_prob=0.1, jump_size=0.3),
+        objective=Objective(lam=0.01),
+    )
+    assert direct == p
+
+
+def test_mode_selects_the_fill_law():
+    article = make_params(mode="article")
+    assert isinstance(article.fill, ArticleFill) and article.mode == "article"
+    assert "A" not in article.as_dict() and "k" not in article.as_dict()
+    assert make_params("article", mode="standard").fill == ExponentialFill()  # back to the defaults
+    with pytest.raises(ValueError, match=r"'A' does not apply to mode='article'"):
+        make_params("article", A=0.5)
+
+
+def test_components_reject_wrong_types():
+    with pytest.raises(ValueError, match=r"flow=.*OrderFlow"):
+        MarketParams(flow=PriceImpact())
+    with pytest.raises(ValueError, match=r"fill=.*ExponentialFill or ArticleFill"):
+        MarketParams(fill=Objective())

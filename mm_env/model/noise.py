@@ -1,0 +1,69 @@
+"""Exogenous moves of the mid: Brownian noise, jumps and mean reversion (``MODEL.md`` §2 step 4, §7.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from mm_env.model.checks import check_real
+from mm_env.model.xp import Number
+
+
+@dataclass(frozen=True)
+class MidNoise:
+    """What moves the mid besides trades.
+
+    It acts on the fundamental part ``F`` of the mid (the mid without the transient part of impact).
+
+    Attributes:
+        sigma: standard deviation σ ≥ 0 of a Gaussian move ``σ·ε`` per step.
+        jump_prob: probability π_J in ``[0, 1]`` of a jump in a step, independent of the flow.
+        jump_size: size J_n ≥ 0 of a jump, ``±J_n`` with probability ½ each.
+        mean_reversion: θ in ``[0, 1)``: each step ``F`` moves by ``θ·(P0 − F)`` towards the initial mid.
+    """
+
+    sigma: float = 0.0
+    jump_prob: float = 0.0
+    jump_size: float = 0.0
+    mean_reversion: float = 0.0
+    moves: bool = field(init=False, repr=False, compare=False)
+    """Whether the mid moves by anything here at all (else the transition skips :meth:`move`)."""
+
+    def __post_init__(self) -> None:
+        check_real(self, "sigma", low=0.0)
+        check_real(self, "jump_prob", low=0.0, high=1.0)
+        check_real(self, "jump_size", low=0.0)
+        check_real(self, "mean_reversion", low=0.0, high=1.0, high_open=True)
+        moves = self.sigma > 0.0 or (self.jump_prob > 0.0 and self.jump_size > 0.0) or self.mean_reversion > 0.0
+        object.__setattr__(self, "moves", moves)
+
+    @property
+    def draws_normal(self) -> bool:
+        """Whether a step needs a standard normal draw."""
+        return self.sigma > 0.0
+
+    @property
+    def draws_jump(self) -> bool:
+        """Whether a step needs a jump uniform."""
+        return self.jump_prob > 0.0
+
+    def move(
+        self, change: Number, fundamental: Number, normal: Number, u_jump: Number, anchor: float, xp: SimpleNamespace
+    ) -> Number:
+        """Add this step's noise, jump and mean reversion of the fundamental part ``F`` of the mid to ``change``.
+
+        A jump happens when ``u_jump < jump_prob``, upwards when ``u_jump < jump_prob/2``; mean reversion pulls
+        ``F`` towards ``anchor``.
+        """
+        if self.sigma > 0.0:
+            change = change + self.sigma * normal
+        if self.jump_prob > 0.0:
+            jump = xp.where(u_jump < 0.5 * self.jump_prob, 1.0, xp.where(u_jump < self.jump_prob, -1.0, 0.0))
+            change = change + self.jump_size * jump
+        if self.mean_reversion > 0.0:
+            change = change + self.mean_reversion * (anchor - fundamental)
+        return change
+
+    def largest_move(self) -> float:
+        """A scale for the mid's exogenous move in a step: ``4σ + J_n`` (to scale observations)."""
+        return 4.0 * self.sigma + self.jump_size

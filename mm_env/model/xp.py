@@ -1,0 +1,78 @@
+"""One array idiom for one environment and for a batch: ``xp`` is NumPy, or :data:`scalar` for Python numbers.
+
+The model's formulas are written once, against the handful of functions below, and run unchanged on NumPy arrays
+(a batch of environments) and on Python floats (one environment, where NumPy's per-call overhead would dominate
+the step). :func:`namespace` picks the namespace from a value; the transition picks it once per step and hands it
+to every component.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import operator
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+Number = Any
+"""A Python number or a NumPy array of them: the model's functions accept either."""
+
+
+def _where(condition: Any, if_true: Any, if_false: Any) -> Any:
+    return if_true if condition else if_false
+
+
+def _sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
+def _clip(x: float, low: float, high: float) -> float:
+    return min(max(x, low), high)
+
+
+def _searchsorted(sorted_bounds: Any, x: float) -> int:
+    return bisect.bisect_right(sorted_bounds, x)
+
+
+def _array_index(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.intp)
+
+
+def _array_searchsorted(sorted_bounds: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.searchsorted(sorted_bounds, x, side="right")
+
+
+scalar = SimpleNamespace(
+    where=_where,
+    minimum=min,
+    maximum=max,
+    exp=math.exp,
+    sign=_sign,
+    clip=_clip,
+    index=int,
+    take=operator.getitem,
+    searchsorted=_searchsorted,
+    is_array=False,
+)
+"""The scalar namespace: the same names as NumPy's, on Python numbers."""
+
+array = SimpleNamespace(
+    where=np.where,
+    minimum=np.minimum,
+    maximum=np.maximum,
+    exp=np.exp,
+    sign=np.sign,
+    clip=np.clip,
+    index=_array_index,
+    take=np.take,
+    searchsorted=_array_searchsorted,
+    is_array=True,
+)
+"""The array namespace: NumPy's functions (``index`` truncates to integer indices)."""
+
+
+def namespace(value: Any) -> SimpleNamespace:
+    """:data:`array` for a NumPy array, :data:`scalar` for a Python number."""
+    return array if isinstance(value, np.ndarray) else scalar
