@@ -1,56 +1,69 @@
-"""The market dynamics of ``MODEL.md`` §2 and §5: the one implementation behind every front-end.
+"""The market dynamics of ``MODEL.md`` §2, §5 and §7: the one implementation behind every front-end.
 
-Every function here is written with arithmetic and comparisons only, so the same code runs on Python scalars (one
-environment, where NumPy's per-call overhead would dominate) and on NumPy arrays (a batch of environments). All
-randomness comes from an explicit ``numpy.random.Generator`` and is drawn in :func:`sample_draws`; :func:`transition`
-is a pure function of the state, the quotes and those draws, so tests can feed it any draws they like.
+:func:`sample_draws` takes a step's raw random numbers from an explicit ``numpy.random.Generator``, and
+:func:`transition` is a pure function of the state, the quotes, those draws and the model, in which the components
+of :mod:`mm_env.model` turn the draws into events. The draws never depend on the state or the quotes, so every
+policy run on the same seed meets the same traders (common random numbers), and tests can feed any draws they like.
 
-Draw layout per step (identical for one environment and for a batch, so a batch of one reproduces a single
-environment exactly): three uniforms, for the trader's arrival and side, its size and the fill; then, if
-``sigma > 0``, a standard normal for the mid noise.
+The same code runs on Python numbers (one environment, where NumPy's per-call overhead would dominate) and on NumPy
+arrays (a batch): it is written against :mod:`mm_env.model.xp`, picked once per step.
+
+Draw layout per step, the same for one environment and a batch (so a batch of one reproduces a single environment):
+uniforms for the trader's arrival and side, its size and the fill; then one for informed traders if
+``informed > 0`` and one for mid jumps if ``jump_prob > 0``; then a standard normal if ``sigma > 0``. A component
+that is off draws nothing, so the default model's stream is that of §2.
+
+The state has one market maker per environment. Several (§8) add a trailing agent axis to ``inventory``, ``cash``
+and ``traded`` and a matching step that picks the best quote on the trader's side; the draws stay per environment.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from mm_env.model.xp import Number, array, scalar
 from mm_env.params import MarketParams
 
-Number = Any  # a Python scalar or a NumPy array of them: the functions below accept either
+__all__ = ["Draws", "MarketState", "Number", "Outcome", "initial_state", "sample_draws", "transition"]
 
 
 class MarketState(NamedTuple):
-    """The state of one environment (scalars) or of a batch (arrays of equal length)."""
+    """The state of one environment (Python numbers) or of a batch (arrays of equal length)."""
 
     t: Number
     """Steps taken in the episode."""
     inventory: Number
     """The market maker's inventory ``I`` (positive = long)."""
     mid: Number
-    """The mid price ``P``."""
+    """The mid price ``P`` (the fundamental part ``F`` plus the transient part ``D``)."""
     cash: Number
     """The market maker's cash ``X``."""
     mid_change: Number
     """``P_t − P_{t−1}`` over the last step (0 at the start)."""
     traded: Number
-    """Units the trader bought from the market maker in the last step (negative: sold to it); ``I`` fell by this."""
+    """Units the trader bought from the market maker in the last step (negative: sold to it); ``I`` fell by this.
+    Its sign is the side ``L`` of the last trade, which adaptive traders react to."""
+    transient: Number = 0.0
+    """The transient part ``D`` of the mid (0 unless the model has transient impact)."""
 
 
 class Draws(NamedTuple):
-    """The random inputs of one step."""
+    """The raw random numbers of one step: uniforms in ``[0, 1)`` and a standard normal."""
 
     side: Number
-    """Side of the arriving trader: +1 buys (lifts the ask), −1 sells (hits the bid), 0 no trader."""
+    """Brings a trader when below ``pi``, and decides an uninformed trader's side."""
     size: Number
-    """Size of the arriving trader (0 when none arrived)."""
+    """Decides the trader's size (inverse CDF)."""
     fill: Number
-    """A uniform draw: the quote on the trader's side fills when ``fill < A·exp(−k·δ)``."""
-    noise: Number
-    """A standard normal draw for the mid noise (0 when ``sigma = 0``)."""
+    """The quote on the trader's side fills when this is below its fill probability."""
+    noise: Number = 0.0
+    """The standard normal of the mid noise (0 when ``sigma = 0``)."""
+    informed: Number = 1.0
+    """Makes the trader informed when below ``informed`` (1, never, when the model has no informed traders)."""
+    jump: Number = 1.0
+    """Brings a mid jump when below ``jump_prob`` (1, never, when the model has no jumps)."""
 
 
 class Outcome(NamedTuple):
@@ -62,121 +75,68 @@ class Outcome(NamedTuple):
     offset: Number
     """Offset ``δ_S`` of the quote on the trader's side."""
     spread_captured: Number
-    """``Q'·δ_S`` (article mode: ``Q'·(δ_b + δ_a)``, the full quoted spread)."""
+    """What the spread reward pays for the fill, ``Q'·δ_S`` (article mode: ``Q'·(δ_b + δ_a)``)."""
     inventory_penalty: Number
     """``λ·I'²``, plus ``α·I'²`` on the last step."""
     terminated: Number
+    trader_side: Number
+    """+1 a trader bought, −1 one sold, 0 none came."""
+    trader_size: Number
+    """The size the trader wanted (0 when none came)."""
 
 
 def initial_state(params: MarketParams, n: int | None = None) -> MarketState:
-    """The start of an episode: no inventory, no cash, the mid at ``P0`` (scalars, or arrays of length ``n``)."""
+    """The start of an episode: no inventory, no cash, the mid at ``P0`` (numbers, or arrays of length ``n``)."""
     if n is None:
-        return MarketState(0, 0, params.P0, 0.0, 0.0, 0)
-    zeros = np.zeros(n)
-    return MarketState(zeros.copy(), zeros.copy(), np.full(n, params.P0), zeros.copy(), zeros.copy(), zeros)
+        return MarketState(0, 0, params.P0, 0.0, 0.0, 0, 0.0)
+    return MarketState(*(np.zeros(n) for _ in range(2)), np.full(n, params.P0), *(np.zeros(n) for _ in range(4)))
 
 
 def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None = None) -> Draws:
-    """Draw the random inputs of one step for one environment (``n=None``) or ``n`` of them."""
-    pi = params.pi
-    # u < pi/2 ⇔ u <= below_half: the form the batched sign trick below needs, used by both paths alike.
-    below_half = params.below_half_pi
-    if n is None:
-        u_side, u_size, fill = rng.random(3).tolist()
-        side = (1 if u_side <= below_half else -1) if u_side < pi else 0
-        if not side:
-            size = 0
-        elif params.uniform_sizes:
-            size = params.sizes[int(u_size * len(params.sizes))]
-        else:
-            size = _sample_size(u_size, params)
-        noise = rng.standard_normal() if params.sigma > 0.0 else 0.0
-        return Draws(side, size, fill, noise)
-    uniforms = rng.random((3, n))
-    u_side, u_size, fill = uniforms
-    arrived = u_side < pi if pi < 1.0 else None
-    # The draws are ours, so side and size overwrite their uniforms: fewer fresh arrays keep a large batch in cache.
-    side = np.copysign(1.0, np.subtract(below_half, u_side, out=u_side), out=u_side)
-    size = _sample_size(u_size, params, out=u_size)
-    if arrived is not None:
-        side = np.where(arrived, side, 0.0)
-        size = np.where(arrived, size, 0.0)
-    noise = rng.standard_normal(n) if params.sigma > 0.0 else 0.0
-    return Draws(side, size, fill, noise)
-
-
-def _sample_size(u: Number, params: MarketParams, out: np.ndarray | None = None) -> Number:
-    # Inverse-CDF sampling. Uniform sizes take the index floor(u·m), cheaper than a search and the same floating-point
-    # rule as sample_draws' scalar path (which inlines it, so scalars here have non-uniform sizes), and the two agree
-    # draw for draw. `out` may receive the result (it can be `u` itself).
-    if not isinstance(u, np.ndarray):
-        return params.sizes[_bisect_right(params.size_cdf, u)]
-    if params.consecutive_sizes:  # sizes s0, s0 + 1, …: the size is floor(u·m) + s0, computed without a table
-        size = np.floor(np.multiply(u, len(params.sizes), out=out), out=out)
-        size += params.sizes[0]
-        return size
-    sizes_array, cdf_array = _size_tables(params)
-    if params.uniform_sizes:
-        return sizes_array.take((u * len(params.sizes)).astype(np.intp))
-    return sizes_array.take(np.searchsorted(cdf_array, u, side="right"))
-
-
-def _bisect_right(cdf: tuple[float, ...], u: float) -> int:
-    # The scalar twin of np.searchsorted(..., side="right"), capped at the last index for u rounding to 1.
-    for index, bound in enumerate(cdf):
-        if u < bound:
-            return index
-    return len(cdf) - 1
-
-
-@functools.lru_cache(maxsize=64)
-def _size_tables(params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
-    # The sizes and their CDF as arrays, built once per parameter set rather than at every batched step.
-    return np.asarray(params.sizes, dtype=np.float64), np.asarray(params.size_cdf)
-
-
-def _select(condition: bool, if_true: float, if_false: float) -> float:
-    return if_true if condition else if_false
-
-
-_SCALAR_OPS = (min, math.exp, _select)
-_ARRAY_OPS = (np.minimum, np.exp, np.where)
+    """Draw the random numbers of one step for one environment (``n=None``) or ``n`` of them."""
+    rows, informed, jumps, normal = params.draw_layout
+    uniforms = rng.random(rows).tolist() if n is None else rng.random((rows, n))
+    normal = (rng.standard_normal() if n is None else rng.standard_normal(n)) if normal else 0.0
+    if rows == 3:
+        return Draws(*uniforms, normal)
+    side, size, fill, *extra = uniforms
+    return Draws(side, size, fill, normal, extra[0] if informed else 1.0, extra[-1] if jumps else 1.0)
 
 
 def transition(
     state: MarketState, bid_offset: Number, ask_offset: Number, draws: Draws, params: MarketParams
 ) -> tuple[MarketState, Outcome]:
-    """Apply one step of ``MODEL.md`` §2 (or §5 in article mode) to the state, given the quotes and the draws.
+    """Apply one step of the model to the state, given the quotes and the draws.
 
     ``bid_offset`` and ``ask_offset`` are the offsets ``δ_b, δ_a`` from the mid, already within
     ``[delta_min, delta_max]``.
     """
-    t, inventory, mid, cash, _, _ = state
-    side, size, fill, noise = draws
-    minimum, exp, select = _ARRAY_OPS if isinstance(inventory, np.ndarray) else _SCALAR_OPS
-    offset = select(side > 0, ask_offset, bid_offset)
+    xp = array if isinstance(state.inventory, np.ndarray) else scalar
+    t, inventory, mid, cash, _, last_traded, transient = state
+    flow, impact = params.flow, params.impact
+    side, size, news = flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
+    offset = xp.where(side > 0, ask_offset, bid_offset)
     # The limit |I| ≤ I_max cuts the executed size: a trader who buys can take at most I + I_max units.
-    executed = minimum(size, params.I_max + side * inventory)
-    if not params.article:
-        executed = executed * (fill < params.A * exp(-params.k * offset))
+    executed = xp.minimum(size, params.I_max + side * inventory)
+    executed = executed * params.fill.filled(draws.fill, offset, xp)
     traded = side * executed
     earned = executed * offset  # the fill's distance from the mid times its size
     new_inventory = inventory - traded
     new_cash = cash + traded * mid + earned
-    mid_change = params.kappa * traded
-    if params.sigma > 0.0:
-        mid_change = mid_change + params.sigma * noise
-    new_mid = mid + mid_change
+    # The fundamental part of the mid moves by permanent impact, the informed trader's news and exogenous noise.
+    mid_change = impact.permanent_move(traded, executed, xp)
+    if flow.informed > 0.0:
+        mid_change = mid_change + flow.info_jump * news
+    if params.noise.moves:
+        mid_change = params.noise.move(mid_change, mid - transient, draws.noise, draws.jump, params.P0, xp)
+    if impact.transient_kappa > 0.0:
+        new_transient = impact.transient_level(transient, traded)
+        mid_change = mid_change + (new_transient - transient)
+    else:
+        new_transient = transient
     new_t = t + 1
     terminated = new_t >= params.T
-    squared = new_inventory * new_inventory
-    penalty = params.lam * squared
-    if params.alpha > 0.0:
-        penalty = penalty + params.alpha * squared * terminated
-    captured = executed * (bid_offset + ask_offset) if params.article else earned
-    if params.reward == "mtm":
-        reward = (new_cash + new_inventory * new_mid) - (cash + inventory * mid) - penalty
-    else:
-        reward = captured - penalty
-    new_state = MarketState(new_t, new_inventory, new_mid, new_cash, mid_change, traded)
-    return new_state, Outcome(reward, executed, offset, captured, penalty, terminated)
+    new_state = MarketState(new_t, new_inventory, mid + mid_change, new_cash, mid_change, traded, new_transient)
+    captured = params.fill.captured(earned, executed, bid_offset, ask_offset)
+    reward, penalty = params.objective.step_reward(captured, state, new_state, terminated)
+    return new_state, Outcome(reward, executed, offset, captured, penalty, terminated, side, size)

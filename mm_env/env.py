@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from mm_env.batch import state_info, step_info
+from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
-from mm_env.params import MarketParams, make_params
+from mm_env.params import MarketParams
 from mm_env.render import HISTORY_KEYS, episode_figure, figure_to_rgb
-from mm_env.spaces import (
-    DEFAULT_FEATURES,
-    Observer,
-    action_space,
-    check_features,
-    decode_actions,
-    observation_space,
-)
 
 
 class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -113,24 +105,17 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     def __init__(
-        self,
-        params: MarketParams | None = None,
-        *,
-        preset: str = "default",
-        observation_features: Sequence[str] = DEFAULT_FEATURES,
-        normalize_actions: bool = True,
-        render_mode: str | None = None,
-        **overrides: Any,
+        self, params: MarketParams | None = None, *, render_mode: str | None = None, **env_kwargs: Any
     ) -> None:
-        self.params = make_params(params if params is not None else preset, **overrides)
-        self.features = check_features(observation_features)
-        self._observe = Observer(self.features)
-        self.normalize_actions = bool(normalize_actions)
+        self.config = EnvConfig.from_kwargs(params, **env_kwargs)
+        self.params = self.config.params
+        self.features = self.config.features
+        self.normalize_actions = self.config.normalize_actions
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self.observation_space = observation_space(self.features)
-        self.action_space = action_space(self.params, self.normalize_actions)
+        self.observation_space = self.config.observation_space
+        self.action_space = self.config.action_space
         self.state: MarketState | None = None
         self._history: dict[str, list[float]] | None = None
 
@@ -142,7 +127,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.state = initial_state(self.params)
         if self.render_mode == "rgb_array":
             self._history = {key: [] for key in HISTORY_KEYS}
-        return self._observe(self.state, self.params), state_info(self.state)
+        return self.config.observe(self.state), state_info(self.state)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Quote the offsets in ``action`` for one step."""
@@ -151,11 +136,11 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if before.t >= self.params.T:
             raise RuntimeError(f"the episode ended after T={self.params.T} steps; call reset()")
-        bid, ask = decode_actions(action, self.params, self.normalize_actions)
+        bid, ask = self.config.decode(action)
         draws = sample_draws(self.np_random, self.params)
         self.state, outcome = transition(before, bid, ask, draws, self.params)
-        info = step_info(before, self.state, bid, ask, draws, outcome)
-        obs = self._observe(self.state, self.params)
+        info = step_info(before, self.state, bid, ask, outcome)
+        obs = self.config.observe(self.state)
         if self._history is not None:
             recorded = (before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
             for key, value in zip(HISTORY_KEYS, recorded, strict=True):

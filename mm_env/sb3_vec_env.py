@@ -10,8 +10,8 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from mm_env.batch import INFO_KEYS, BatchedModel, MarketBatch, state_info
+from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
-from mm_env.spaces import DEFAULT_FEATURES
 
 
 class MarketMakingVecEnv(BatchedModel, VecEnv):
@@ -36,21 +36,16 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
         num_envs: int = 1,
         params: MarketParams | None = None,
         *,
-        preset: str = "default",
-        observation_features: Sequence[str] = DEFAULT_FEATURES,
-        normalize_actions: bool = True,
         max_episode_steps: int | None = None,
         market_info: bool = True,
-        **overrides: Any,
+        **env_kwargs: Any,
     ) -> None:
-        self._batch = MarketBatch.from_arguments(
-            num_envs, params, preset, observation_features, normalize_actions, max_episode_steps, overrides
-        )
+        self._batch = MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps)
         self.market_info = bool(market_info)
         self.render_mode = None
         self.np_random: np.random.Generator | None = None
         self._actions: np.ndarray | None = None
-        super().__init__(self._batch.num_envs, self._batch.single_observation_space, self._batch.single_action_space)
+        super().__init__(self._batch.num_envs, self._batch.config.observation_space, self._batch.config.action_space)
 
     def reset(self) -> VecEnvObs:
         """Reset every environment (seeded by the last ``seed()`` call, if any)."""

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mm_env.dynamics import MarketState, Number
+from mm_env.model.xp import namespace
 from mm_env.params import MarketParams
 
 
@@ -34,33 +35,40 @@ def _time_left(state: MarketState, params: MarketParams) -> Number:
     return (params.T - state.t) / params.T
 
 
-def mid_change_scale(params: MarketParams) -> float:
-    """The scale of the ``mid_change`` feature: the largest impact move ``κ·max(size)`` plus ``4σ``."""
-    scale = params.kappa * params.max_size + 4.0 * params.sigma
-    return scale if scale > 0.0 else 1.0
-
-
 def _mid_change(state: MarketState, params: MarketParams) -> Number:
-    # Bounded like every other feature: exact within [-1, 1] when σ = 0, clipped only beyond a 4σ noise move.
-    scaled = state.mid_change / mid_change_scale(params)
-    return np.clip(scaled, -1.0, 1.0) if isinstance(scaled, np.ndarray) else min(max(scaled, -1.0), 1.0)
+    # Bounded like every other feature: exact within [-1, 1] without noise, clipped beyond a 4σ or jump move.
+    scaled = state.mid_change / params.mid_move_scale
+    return namespace(scaled).clip(scaled, -1.0, 1.0)
 
 
 def _last_fill(state: MarketState, params: MarketParams) -> Number:
     return -state.traded / params.max_size
 
 
+def _last_side(state: MarketState, params: MarketParams) -> Number:
+    return namespace(state.traded).sign(state.traded)
+
+
 FEATURES: dict[str, Feature] = {
     "inventory": Feature(-1.0, 1.0, _inventory, "inventory I / I_max"),
     "time_left": Feature(0.0, 1.0, _time_left, "fraction of the episode left, (T − t) / T"),
     "mid_change": Feature(
-        -1.0, 1.0, _mid_change, "mid change P_t − P_{t−1} over the last step / (κ·max size + 4σ), clipped to ±1"
+        -1.0, 1.0, _mid_change, "mid change P_t − P_{t−1} over the last step / its scale, clipped to ±1"
     ),
     "last_fill": Feature(
         -1.0, 1.0, _last_fill, "the market maker's signed fill in the last step (+ bought, − sold) / max size"
     ),
+    "last_side": Feature(
+        -1.0, 1.0, _last_side, "the side L of the last step's trade (+1 a trader bought, −1 sold, 0 no trade)"
+    ),
 }
 DEFAULT_FEATURES = ("inventory", "time_left")
+"""The default observation of a model without adaptive traders."""
+
+
+def default_features(params: MarketParams) -> tuple[str, ...]:
+    """The default observation: Markov for every model with an exact optimum (it carries ``L`` with momentum)."""
+    return (*DEFAULT_FEATURES, "last_side") if params.flow.momentum != 0.0 else DEFAULT_FEATURES
 
 
 def check_features(features: Sequence[str]) -> tuple[str, ...]:
@@ -91,12 +99,9 @@ class Observer:
 
     def __call__(self, state: MarketState, params: MarketParams) -> np.ndarray:
         """The observations of ``state``."""
-        if not isinstance(state.t, np.ndarray):
-            return np.array([value(state, params) for value in self._values], dtype=np.float32)
-        obs = np.empty((len(state.t), len(self._values)), dtype=np.float32)
-        for column, value in enumerate(self._values):
-            obs[:, column] = value(state, params)
-        return obs
+        # (d,) for one environment; (d, n) for a batch, turned into the (n, d) rows the learners expect.
+        columns = np.array([value(state, params) for value in self._values], dtype=np.float32)
+        return columns.T.copy() if columns.ndim == 2 else columns
 
 
 def action_space(params: MarketParams, normalize: bool) -> spaces.Box:

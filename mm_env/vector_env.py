@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -11,8 +10,8 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, BatchedModel, MarketBatch, state_info
+from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
-from mm_env.spaces import DEFAULT_FEATURES
 
 
 class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
@@ -40,22 +39,17 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         num_envs: int = 1,
         params: MarketParams | None = None,
         *,
-        preset: str = "default",
-        observation_features: Sequence[str] = DEFAULT_FEATURES,
-        normalize_actions: bool = True,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
-        **overrides: Any,
+        **env_kwargs: Any,
     ) -> None:
-        self._batch = MarketBatch.from_arguments(
-            num_envs, params, preset, observation_features, normalize_actions, max_episode_steps, overrides
-        )
+        self._batch = MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps)
         self.num_envs = self._batch.num_envs
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self.single_observation_space = self._batch.single_observation_space
-        self.single_action_space = self._batch.single_action_space
+        self.single_observation_space = self._batch.config.observation_space
+        self.single_action_space = self._batch.config.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)

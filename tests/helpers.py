@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mm_env.dynamics import MarketState
+from mm_env.dynamics import Draws, MarketState
+from mm_env.params import MarketParams, make_params
 
 ENV_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ENV_ID = "mm_env/ArticleMarketMaker-v0"
@@ -24,9 +25,31 @@ TRADE_KEYS = {
 }
 
 
-def scalar_state(t=0, inventory=0, mid=100.0, cash=0.0, mid_change=0.0, traded=0) -> MarketState:
+def scalar_state(t=0, inventory=0, mid=100.0, cash=0.0, mid_change=0.0, traded=0, transient=0.0) -> MarketState:
     """A hand-built single-environment state."""
-    return MarketState(t, inventory, mid, cash, mid_change, traded)
+    return MarketState(t, inventory, mid, cash, mid_change, traded, transient)
+
+
+def trader_draws(
+    side: int, size: int, fill: float, noise: float = 0.0, params: MarketParams | None = None, last_side: int = 0
+) -> Draws:
+    """Raw draws that bring an uninformed trader on ``side`` (+1 buys, −1 sells, 0 none) wanting ``size``.
+
+    Each uniform is the middle of the interval that gives the event under ``params`` (default: the default model),
+    computed here from MODEL.md's rules: arrival ``u < π``, buy ``u < π·(p_buy + φ/2·L)``, sizes by inverse CDF.
+    """
+    params = params or make_params()
+    flow = params.flow
+    buy = flow.pi * (flow.p_buy + 0.5 * flow.momentum * last_side)
+    u_side = {1: 0.5 * buy, -1: 0.5 * (buy + flow.pi), 0: 0.5 * (flow.pi + 1.0)}[side]
+    if side == 0 and flow.pi >= 1.0:
+        raise ValueError("a trader always arrives when pi = 1")
+    u_size = 0.0
+    if side != 0:
+        index = flow.sizes.index(size)
+        low = sum(flow.probs[:index])
+        u_size = low + 0.5 * flow.probs[index]
+    return Draws(u_side, u_size, fill, noise)
 
 
 class StubRng:
@@ -62,3 +85,21 @@ class StubRng:
 def random_actions(seed: int, n: int, shape=(2,), low: float = -1.2, high: float = 1.2) -> np.ndarray:
     """Reproducible actions, partly outside the [-1, 1] box to exercise clipping."""
     return np.random.default_rng(seed).uniform(low, high, size=(n, *shape)).astype(np.float32)
+
+
+def trader_of(draws: Draws, params: MarketParams, last_side: int = 0) -> tuple[int, int]:
+    """The (side, size) MODEL.md §2/§7.1 gives raw scalar draws, derived here without the code under test.
+
+    Uninformed traders only (``informed = 0``): a trader arrives when ``u_side < π`` and buys when
+    ``u_side < π·(p_buy + φ/2·L)``; its size is the first size whose cumulative probability exceeds ``u_size``.
+    """
+    flow = params.flow
+    if not draws.side < flow.pi:
+        return 0, 0
+    side = 1 if draws.side < flow.pi * (flow.p_buy + 0.5 * flow.momentum * last_side) else -1
+    cumulative = 0.0
+    for size, prob in zip(flow.sizes, flow.probs, strict=True):
+        cumulative += prob
+        if draws.size < cumulative:
+            return side, size
+    return side, flow.sizes[-1]

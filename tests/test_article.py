@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from helpers import trader_draws
 
 from mm_env.batch import step_info
-from mm_env.dynamics import Draws, initial_state, transition
+from mm_env.dynamics import initial_state, transition
 from mm_env.env import MarketMakingEnv
 from mm_env.params import ARTICLE_SCENARIOS
 
@@ -89,10 +90,10 @@ def replay_in_mm_env(name: str, sides: list[int], sizes: list[int]) -> dict[str,
     for side, size in zip(sides, sizes, strict=True):
         bid_offset, ask_offset = article_quotes(state.inventory, scenario.spread_base, scenario.gamma)
         # fill=0.999: in standard mode these quotes would never fill; in article mode every order fills.
-        draws = Draws(side, size, 0.999, 0.0)
+        draws = trader_draws(side, size, 0.999, params=p)
         before = state
         state, outcome = transition(before, bid_offset, ask_offset, draws, p)
-        info = step_info(before, state, bid_offset, ask_offset, draws, outcome)
+        info = step_info(before, state, bid_offset, ask_offset, outcome)
         assert outcome.executed == size
         out["mid"].append(state.mid)
         out["inventory"].append(state.inventory)

@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import trader_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mm_env.dynamics import Draws, MarketState, initial_state, sample_draws, transition
 from mm_env.env import MarketMakingEnv
-from mm_env.params import MarketParams
+from mm_env.params import make_params
 from mm_env.spaces import decode_actions
 
 finite = {"allow_nan": False, "allow_infinity": False}
@@ -28,15 +29,15 @@ def market_params(draw, sigma_zero: bool = False, modes=("standard",)):
     else:
         size_probs = None
     delta_min = draw(st.floats(0.0, 1.0, **finite))
-    return MarketParams(
+    mode = draw(st.sampled_from(modes))
+    fill = {"A": draw(st.floats(0.05, 1.0, **finite)), "k": draw(st.floats(0.1, 5.0, **finite))}
+    return make_params(
         T=draw(st.integers(1, 12)),
         P0=draw(st.floats(1.0, 500.0, **finite)),
         I_max=draw(st.integers(1, 15)),
         pi=draw(st.floats(0.0, 1.0, **finite)),
         sizes=tuple(sizes),
         size_probs=size_probs,
-        A=draw(st.floats(0.05, 1.0, **finite)),
-        k=draw(st.floats(0.1, 5.0, **finite)),
         lam=draw(st.floats(0.0, 0.05, **finite)),
         alpha=draw(st.floats(0.0, 0.2, **finite)),
         kappa=draw(st.floats(0.0, 0.5, **finite)),
@@ -44,7 +45,8 @@ def market_params(draw, sigma_zero: bool = False, modes=("standard",)):
         delta_min=delta_min,
         delta_max=delta_min + draw(st.floats(0.1, 5.0, **finite)),
         reward=draw(st.sampled_from(["spread", "mtm"])),
-        mode=draw(st.sampled_from(modes)),
+        mode=mode,
+        **(fill if mode == "standard" else {}),  # the article's fill law has no A or k
     )
 
 
@@ -85,11 +87,12 @@ def test_every_trade_is_accounted_for(params, actions, seed):
         before = state
         state, out = transition(before, bid, ask, draws, params)
         # Who traded, independently of the code under test (MODEL.md §2).
-        delta_s = ask if draws.side == 1 else bid
-        capacity = before.inventory + params.I_max if draws.side == 1 else params.I_max - before.inventory
-        fills = draws.side != 0 and draws.fill < params.A * math.exp(-params.k * delta_s)
-        executed = min(draws.size, capacity) if fills else 0
-        traded = draws.side * executed  # units the MM sold
+        side, size = trader_of(draws, params)
+        delta_s = ask if side == 1 else bid
+        capacity = before.inventory + params.I_max if side == 1 else params.I_max - before.inventory
+        fills = side != 0 and draws.fill < params.A * math.exp(-params.k * delta_s)
+        executed = min(size, capacity) if fills else 0
+        traded = side * executed  # units the MM sold
         assert out.executed == executed
         assert state.traded == traded
         assert state.inventory == before.inventory - traded
@@ -138,8 +141,7 @@ def batch_inputs(draw):
     n = draw(st.integers(1, 6))
     rows = []
     for _ in range(n):
-        side = draw(st.sampled_from([-1, 0, 1]))
-        size = draw(st.sampled_from(params.sizes)) if side else 0
+        uniform = st.floats(0.0, 1.0, exclude_max=True, **finite)
         rows.append(
             (
                 MarketState(
@@ -152,7 +154,7 @@ def batch_inputs(draw):
                 ),
                 draw(st.floats(params.delta_min, params.delta_max, **finite)),
                 draw(st.floats(params.delta_min, params.delta_max, **finite)),
-                Draws(side, size, draw(st.floats(0.0, 1.0, exclude_max=True, **finite)), draw(st.floats(-4, 4))),
+                Draws(draw(uniform), draw(uniform), draw(uniform), draw(st.floats(-4, 4))),
             )
         )
     return params, rows
@@ -163,8 +165,8 @@ def batch_inputs(draw):
 def test_batched_step_equals_scalar_steps(inputs):
     params, rows = inputs
     expected = [transition(state, bid, ask, draws, params) for state, bid, ask, draws in rows]
-    states = MarketState(*(np.array([float(r[0][i]) for r in rows]) for i in range(6)))
-    draws = Draws(*(np.array([float(r[3][i]) for r in rows]) for i in range(4)))
+    states = MarketState(*(np.array([float(r[0][i]) for r in rows]) for i in range(7)))
+    draws = Draws(*(np.array([float(r[3][i]) for r in rows]) for i in range(6)))
     bids = np.array([r[1] for r in rows])
     asks = np.array([r[2] for r in rows])
     batch_state, batch_out = transition(states, bids, asks, draws, params)
@@ -185,10 +187,7 @@ def test_scalar_draws_equal_batched_draws_of_one(params, seed):
         b = sample_draws(batch_rng, params, 1)
         for name in Draws._fields:
             assert np.asarray(getattr(b, name)).reshape(-1)[0] == getattr(s, name), name
-        if s.side:
-            assert s.size in params.sizes
-        else:
-            assert s.size == 0
+        assert all(0.0 <= u < 1.0 for u in (s.side, s.size, s.fill))
 
 
 @settings(max_examples=100)
@@ -217,4 +216,4 @@ def test_batched_decoding_rejects_any_non_finite_value(n, bad, where):
     row, column = where[0] % n, where[1]
     actions[row, column] = bad
     with pytest.raises(ValueError, match=rf"finite; environments \[{row}\]"):
-        decode_actions(actions, MarketParams(), True, batch=n)
+        decode_actions(actions, make_params(), True, batch=n)

@@ -12,7 +12,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from mm_env.env import MarketMakingEnv
-from mm_env.params import MarketParams
+from mm_env.params import make_params
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 
@@ -35,8 +35,8 @@ def test_step_before_reset_raises():
 @pytest.mark.parametrize(
     ("params", "features"),
     [
-        (MarketParams(T=6), ("inventory", "time_left")),
-        (MarketParams(T=5, I_max=6, sigma=0.3, reward="mtm", alpha=0.1, pi=0.7), ALL_FEATURES),
+        (make_params(T=6), ("inventory", "time_left")),
+        (make_params(T=5, I_max=6, sigma=0.3, reward="mtm", alpha=0.1, pi=0.7), ALL_FEATURES),
     ],
 )
 def test_one_env_matches_the_single_env(params, features):

@@ -13,7 +13,7 @@ from helpers import ALL_FEATURES, ENV_ID, STATE_KEYS, TRADE_KEYS, random_actions
 
 import mm_env  # noqa: F401  (registers the ids)
 from mm_env.env import MarketMakingEnv
-from mm_env.params import MarketParams
+from mm_env.params import make_params
 from mm_env.vector_env import MarketMakingVectorEnv
 
 
@@ -38,9 +38,9 @@ def test_spaces():
 @pytest.mark.parametrize(
     ("params", "features"),
     [
-        (MarketParams(T=6), ("inventory", "time_left")),
-        (MarketParams(T=5, I_max=6, sigma=0.3, reward="mtm", alpha=0.1), ALL_FEATURES),
-        (MarketParams(T=4, pi=0.5, sizes=(2, 5), size_probs=(0.4, 0.6)), ALL_FEATURES),
+        (make_params(T=6), ("inventory", "time_left")),
+        (make_params(T=5, I_max=6, sigma=0.3, reward="mtm", alpha=0.1), ALL_FEATURES),
+        (make_params(T=4, pi=0.5, sizes=(2, 5), size_probs=(0.4, 0.6)), ALL_FEATURES),
     ],
 )
 def test_one_env_batch_matches_the_single_env_across_episodes(params, features):
@@ -79,7 +79,7 @@ def test_one_env_batch_matches_the_single_env_across_episodes(params, features):
 
 
 def test_eight_envs_each_column_is_a_valid_trajectory():
-    p = MarketParams(T=15, I_max=10, kappa=0.1)
+    p = make_params(T=15, I_max=10, kappa=0.1)
     n = 8
     env = MarketMakingVectorEnv(num_envs=n, params=p)
     obs, info = env.reset(seed=2)
@@ -121,7 +121,7 @@ def test_eight_envs_each_column_is_a_valid_trajectory():
 
 
 def test_reset_mask_resets_only_the_masked_envs():
-    p = MarketParams(T=10)
+    p = make_params(T=10)
     env = MarketMakingVectorEnv(num_envs=4, params=p)
     env.reset(seed=5)
     for _ in range(3):
@@ -140,7 +140,7 @@ def test_reset_mask_resets_only_the_masked_envs():
 
 
 def test_reset_mask_on_a_terminated_env_cancels_its_autoreset():
-    p = MarketParams(T=2)
+    p = make_params(T=2)
     env = MarketMakingVectorEnv(num_envs=2, params=p)
     env.reset(seed=0)
     for _ in range(2):
@@ -165,7 +165,7 @@ def test_invalid_reset_mask_raises(mask):
 
 
 def test_max_episode_steps_truncates():
-    p = MarketParams(T=10)
+    p = make_params(T=10)
     env = MarketMakingVectorEnv(num_envs=3, params=p, max_episode_steps=4)
     env.reset(seed=1)
     zero = np.zeros((3, 2), dtype=np.float32)
@@ -209,7 +209,7 @@ def test_make_vec_with_vector_entry_point():
         )
     assert isinstance(env.unwrapped, MarketMakingVectorEnv)
     assert env.num_envs == 4
-    assert env.unwrapped.params == MarketParams(T=6, lam=0.01)
+    assert env.unwrapped.params == make_params(T=6, lam=0.01)
     assert env.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
     env.reset(seed=0)
     truncations = [env.step(env.action_space.sample())[3].all() for _ in range(3)]

@@ -1,0 +1,85 @@
+"""One environment configuration for every front-end and for training: the model, the observation, the action map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from mm_env.dynamics import MarketState, Number
+from mm_env.params import MarketParams, make_params
+from mm_env.spaces import Observer, action_space, check_features, decode_actions, default_features, observation_space
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that defines an environment besides its seed and its batch size.
+
+    Attributes:
+        params: the market model (:class:`~mm_env.params.MarketParams`).
+        features: the observation features (see :data:`mm_env.spaces.FEATURES`); ``None`` gives the model's default,
+            ``("inventory", "time_left")``, plus ``"last_side"`` when traders react to the last trade (then the
+            observation is Markov).
+        normalize_actions: ``True`` for the ``[-1, 1]²`` action box, ``False`` for raw offsets in price units.
+
+    Every front-end takes the keywords of :meth:`from_kwargs`, so ``gym.make``, ``gym.make_vec``, the SB3
+    ``VecEnv`` and ``train.py --env-kwargs`` accept the same ones.
+    """
+
+    params: MarketParams = field(default_factory=MarketParams)
+    features: tuple[str, ...] | None = None
+    normalize_actions: bool = True
+    _observer: Observer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, MarketParams):
+            raise ValueError(f"params={self.params!r} is invalid: must be a MarketParams")
+        features = default_features(self.params) if self.features is None else check_features(self.features)
+        object.__setattr__(self, "features", features)
+        if not isinstance(self.normalize_actions, (bool, np.bool_)):
+            raise ValueError(f"normalize_actions={self.normalize_actions!r} is invalid: must be True or False")
+        object.__setattr__(self, "normalize_actions", bool(self.normalize_actions))
+        object.__setattr__(self, "_observer", Observer(features))
+
+    @classmethod
+    def from_kwargs(
+        cls,
+        params: MarketParams | None = None,
+        preset: str = "default",
+        observation_features: Sequence[str] | None = None,
+        normalize_actions: bool = True,
+        **overrides: Any,
+    ) -> EnvConfig:
+        """The configuration from the front-ends' keywords.
+
+        Args:
+            params: a model; or ``preset``: the name of one in :data:`mm_env.params.PRESETS`.
+            preset: the preset to start from when ``params`` is not given (default ``"default"``).
+            observation_features: the observation's features, in order (default: the model's default).
+            normalize_actions: ``True`` (default) for the ``[-1, 1]`` action box, ``False`` for raw offsets.
+            **overrides: any model parameter by its flat name (``lam=0.002``, ``reward="mtm"``, ``informed=0.2``;
+                :data:`mm_env.params.FLAT_NAMES` lists them).
+        """
+        model = make_params(params if params is not None else preset, **overrides)
+        return cls(model, observation_features, normalize_actions)  # type: ignore[arg-type]  # validated there
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        """The observation space of one environment."""
+        return observation_space(self.features)
+
+    @property
+    def action_space(self) -> spaces.Box:
+        """The action space of one environment."""
+        return action_space(self.params, self.normalize_actions)
+
+    def observe(self, state: MarketState) -> np.ndarray:
+        """The observation of one state ``(d,)`` or of a batch ``(n, d)``, float32."""
+        return self._observer(state, self.params)
+
+    def decode(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
+        """The bid and ask offsets of an action (``batch=None``) or of ``batch`` actions (see ``decode_actions``)."""
+        return decode_actions(actions, self.params, self.normalize_actions, batch)
