@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from agents.dp import evaluate_tables, side_outcomes, solve_dp
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
 from agents.tuning import tune_article_rule, tune_linear_skew
-from mm_env.params import ARTICLE_SCENARIOS, MarketParams, make_params
+from mm_env.params import ARTICLE_SCENARIOS, make_params
 
 DEFAULT = make_params("default")
 
@@ -235,7 +235,8 @@ def small_params(draw):
     total = math.fsum(weights)
     probs = tuple(w / total for w in weights)
     probs = (*probs[:-1], 1.0 - math.fsum(probs[:-1]))
-    return MarketParams(
+    return make_params(
+        "default",
         T=draw(st.integers(1, 25)),
         I_max=draw(st.integers(1, 12)),
         pi=draw(st.floats(0.0, 1.0)),
@@ -334,7 +335,7 @@ def brute_force_optimum(params, grid):
             for side in (+1, -1):  # +1: the trader buys at the ask (I falls); −1: it sells at the bid
                 expected = np.zeros_like(grid)
                 any_liquidity = False
-                for size, prob in zip(params.sizes, params.probs, strict=True):
+                for size, prob in zip(params.sizes, params.flow.probs, strict=True):
                     capacity = inv + I_max if side > 0 else I_max - inv
                     executed = min(size, capacity)
                     any_liquidity |= executed > 0
@@ -351,8 +352,9 @@ def brute_force_optimum(params, grid):
 
 
 TINY = {
-    "mtm": MarketParams(T=3, I_max=3, sizes=(1, 2), kappa=0.3, lam=0.05, alpha=0.1, pi=0.8, reward="mtm"),
-    "mtm sizes, sigma, narrow": MarketParams(
+    "mtm": make_params("default", T=3, I_max=3, sizes=(1, 2), kappa=0.3, lam=0.05, alpha=0.1, pi=0.8, reward="mtm"),
+    "mtm sizes, sigma, narrow": make_params(
+        "default",
         T=4,
         I_max=3,
         sizes=(1, 2),
@@ -366,7 +368,7 @@ TINY = {
         delta_max=2.0,
         reward="mtm",
     ),
-    "spread": MarketParams(T=3, I_max=3, sizes=(1, 2), kappa=0.3, lam=0.05, alpha=0.1, pi=0.8, A=0.7, k=1.5),
+    "spread": make_params("default", T=3, I_max=3, sizes=(1, 2), kappa=0.3, lam=0.05, alpha=0.1, pi=0.8, A=0.7, k=1.5),
 }
 
 
@@ -407,7 +409,7 @@ def brute_force_moments(params, bid, ask):
             offset = ask[t][inventory + params.I_max] if side > 0 else bid[t][inventory + params.I_max]
             offset = min(max(offset, params.delta_min), params.delta_max)
             p_fill = params.A * math.exp(-params.k * offset)
-            for size, prob in zip(params.sizes, params.probs, strict=True):
+            for size, prob in zip(params.sizes, params.flow.probs, strict=True):
                 executed = min(size, params.I_max + side * inventory)
                 outcomes.append((0.5 * params.pi * prob * p_fill, side, executed, offset))
                 outcomes.append((0.5 * params.pi * prob * (1.0 - p_fill), 0, 0, 0.0))
@@ -463,9 +465,9 @@ def test_brute_force_path_enumeration_matches_evaluate_tables(name, which):
 def test_model_md_literal_mtm_recursion_loses_the_carried_term():
     # MODEL.md §4 read literally: V_t(I) = U(I) + (π/2)·Σ_s max(...) with U(I') = V_{t+1}(I') − (λ + κ/2)·I'², without
     # adding back the (κ/2)·I² carried into the step. README quotes the figures this produces on the mtm preset.
-    params = MarketParams(reward="mtm")
+    params = make_params("mtm")
     outcomes = side_outcomes(params)
-    probs = np.asarray(params.probs)
+    probs = np.asarray(params.flow.probs)
     levels = np.arange(-params.I_max, params.I_max + 1, dtype=float)
     squared = levels**2
     mean_executed = outcomes.executed @ probs
