@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.evaluate import episode_history
 from agents.plots import episode_figure, save_figure
 from agents.policies import ArticleRule
-from mm_env.env import MarketMakingEnv
 from mm_env.params import ARTICLE_SCENARIOS, ArticleScenario
-from mm_env.render import HISTORY_KEYS
 
 
 @dataclass(frozen=True)
@@ -52,21 +51,8 @@ class ScenarioRun:
 def run_scenario(name: str, seed: int = 0) -> ScenarioRun:
     """Run one scenario for its ``T`` steps with the article's rule, seeded with ``seed``."""
     scenario = ARTICLE_SCENARIOS[name]
-    params = scenario.params
-    env = MarketMakingEnv(params, normalize_actions=False)
-    policy = ArticleRule(scenario.spread_base, scenario.gamma)
-    obs, info = env.reset(seed=seed)
-    history: dict[str, list[float]] = {key: [] for key in (*HISTORY_KEYS, "spread")}
-    for _ in range(params.T):
-        mid = info["mid"]
-        obs, reward, terminated, _, info = env.step(policy.act(obs[None, :], params)[0])
-        for key, value in zip(
-            history, (mid, info["bid"], info["ask"], info["inventory"], reward, info["ask"] - info["bid"]), strict=True
-        ):
-            history[key].append(value)
-    if not terminated:
-        raise RuntimeError("the scenario did not end after T steps")
-    return ScenarioRun(name, scenario, {key: np.asarray(values) for key, values in history.items()})
+    history = episode_history(ArticleRule(scenario.spread_base, scenario.gamma), scenario.params, seed)
+    return ScenarioRun(name, scenario, history)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

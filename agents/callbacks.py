@@ -10,12 +10,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecNormalize
 
-from agents.dp import evaluate_tables
-from agents.env_setup import EnvSetup
+from agents.dp import exact_solution, unsolvable_reason
 from agents.evaluate import exact_return, run_episodes
 from agents.plots import policy_figure
-from agents.policies import ArticleRule, DPPolicy
+from agents.policies import ArticleRule, DPPolicy, Policy
 from agents.sb3_policy import SB3Policy
+from mm_env.config import EnvConfig
 from mm_env.render import figure_to_rgb
 
 _NOT_IN_TEXT_LOGS = ("stdout", "log", "json", "csv")
@@ -63,13 +63,16 @@ class MarketMetricsCallback(BaseCallback):
 class PolicyEvaluationCallback(BaseCallback):
     """Every ``eval_freq`` environment steps, evaluates the deterministic policy and logs it under ``eval/``.
 
+    The benchmark is the DP optimum where the model has one (tags ``…dp…``), else the best tuned heuristic given as
+    ``benchmark`` (tags ``…best_heuristic…``, on the same fixed episodes):
+
     * ``eval/mean_return`` ± ``eval/return_se`` and ``eval/pct_of_dp``: Monte Carlo over ``episodes`` episodes on
       fixed seeds (the same episodes at every evaluation);
-    * ``eval/exact_return`` and ``eval/exact_pct_of_dp``: the exact expected return of the current policy (when it
-      observes only ``(inventory, time_left)``, so that it is a function of ``(t, I)``);
-    * ``eval/dp_return`` and ``eval/article_rule_return``: the DP optimum and the article's rule (Δ = 0.5, γ = 0.1)
+    * ``eval/exact_return`` and ``eval/exact_pct_of_dp``: the exact expected return of the current policy (where the
+      model and the agent's observation are Markov on the exact grid);
+    * ``eval/dp_return`` and ``eval/article_rule_return``: the benchmark and the article's rule (Δ = 0.5, γ = 0.1)
       on the same scale, for comparison;
-    * ``eval/policy``: the policy figure (the agent's offsets against inventory, with the DP's and the rule's).
+    * ``eval/policy``: the policy figure (the agent's offsets against inventory, with the benchmark's and the rule's).
 
     The best model so far (by the exact value, else by the Monte Carlo mean) is saved as ``best_model.zip``, with
     ``best_vecnormalize.pkl``.
@@ -77,24 +80,36 @@ class PolicyEvaluationCallback(BaseCallback):
 
     def __init__(
         self,
-        setup: EnvSetup,
+        config: EnvConfig,
         eval_freq: int,
         episodes: int,
         seed: int,
         run_dir: Path,
         obs_normalizer_getter: Callable[[], VecNormalize | None] = lambda: None,
+        benchmark: Policy | None = None,
     ) -> None:
         super().__init__()
-        self.setup, self.params = setup, setup.params
+        self.config, self.params = config, config.params
         self.eval_freq, self.episodes, self.seed = eval_freq, episodes, seed
         self.run_dir, self.obs_normalizer_getter = run_dir, obs_normalizer_getter
-        self.dp = DPPolicy(self.params)
-        self.dp_value = self.dp.solution.expected_return
+        solution = exact_solution(self.params)
+        if solution is not None:
+            self.benchmark, self.benchmark_tag = DPPolicy(self.params, solution), "dp"
+            self.benchmark_value = solution.expected_return
+        elif benchmark is not None:
+            self.benchmark, self.benchmark_tag = benchmark, "best_heuristic"
+            self.benchmark_value = self._mean(benchmark)
+        else:
+            raise ValueError(f"the model has no exact optimum ({unsolvable_reason(self.params)}): give a benchmark")
         self.article = ArticleRule(0.5, 0.1)
-        self.article_value = evaluate_tables(self.params, *self.article.tables(self.params)).mean
+        article_exact = exact_return(self.article, self.params)
+        self.article_value = article_exact if article_exact is not None else self._mean(self.article)
         self.best_score = -math.inf
         self.history: list[dict[str, float | None]] = []
         self._next = eval_freq
+
+    def _mean(self, policy: Policy) -> float:
+        return float(run_episodes(policy, self.params, self.episodes, self.seed).returns.mean())
 
     def _on_training_start(self) -> None:
         # A continued run starts at its earlier step count: the next evaluation is the next multiple of eval_freq.
@@ -109,11 +124,11 @@ class PolicyEvaluationCallback(BaseCallback):
     def agent(self) -> SB3Policy:
         """The current model as a policy."""
         return SB3Policy(
-            self.model, "agent", self.obs_normalizer_getter(), self.setup.normalize_actions, self.setup.features
+            self.model, "agent", self.obs_normalizer_getter(), self.config.normalize_actions, self.config.features
         )
 
     def _pct(self, value: float | None) -> float | None:
-        return None if value is None or self.dp_value == 0 else 100.0 * value / self.dp_value
+        return None if value is None or self.benchmark_value == 0 else 100.0 * value / self.benchmark_value
 
     def evaluate(self) -> dict[str, float | None]:
         """Run one evaluation now (unless one just ran at this step), log it and return its figures."""
@@ -121,23 +136,25 @@ class PolicyEvaluationCallback(BaseCallback):
             return self.history[-1]
         agent = self.agent()
         exact = exact_return(agent, self.params)
-        returns = run_episodes(agent, self.params, self.episodes, self.seed, self.setup.features).returns
+        returns = run_episodes(agent, self.params, self.episodes, self.seed).returns
         mean = float(returns.mean())
+        tag = self.benchmark_tag
         result = {
             "timesteps": self.num_timesteps,
             "mean_return": mean,
             "return_se": float(returns.std(ddof=1) / math.sqrt(len(returns))),
-            "pct_of_dp": self._pct(mean),
+            f"pct_of_{tag}": self._pct(mean),
             "exact_return": exact,
-            "exact_pct_of_dp": self._pct(exact),
-            "dp_return": self.dp_value,
+            f"exact_pct_of_{tag}": self._pct(exact),
+            f"{tag}_return": self.benchmark_value,
             "article_rule_return": self.article_value,
-            "article_rule_pct_of_dp": self._pct(self.article_value),
+            f"article_rule_pct_of_{tag}": self._pct(self.article_value),
         }
         for key, value in result.items():
             if key != "timesteps" and value is not None:
                 self.logger.record(f"eval/{key}", value)
-        figure = policy_figure([self.dp, self.article, *([agent] if exact is not None else [])], self.params)
+        shown = [self.benchmark, self.article, *([agent] if exact is not None else [])]
+        figure = policy_figure(shown, self.params)
         self.logger.record("eval/policy", Image(figure_to_rgb(figure), "HWC"), exclude=_NOT_IN_TEXT_LOGS)
         self.history.append(result)
         score = exact if exact is not None else mean

@@ -10,21 +10,24 @@ it as JSON and Markdown (plus the policy figure) into ``--out``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from agents.cli import add_env_kwargs_argument, params_from_cli
-from agents.dp import evaluate_tables, solve_dp
+from agents.closed_forms import applicable_baselines
+from agents.dp import evaluate_tables, exact_solution, unsolvable_reason
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew, Policy
-from agents.tuning import tune_article_rule, tune_linear_skew
+from agents.tuning import best_tuned_heuristic, tune_article_rule, tune_linear_skew
 from mm_env.params import ARTICLE_SCENARIOS, MarketParams
-from mm_env.spaces import DEFAULT_FEATURES
+from mm_env.render import HISTORY_KEYS
 from mm_env.vector_env import MarketMakingVectorEnv
 
 REFERENCE_NAME = ArticleRule(0.5, 0.1).name
@@ -47,23 +50,19 @@ class Episodes:
     """Mean quoted spread ``δ_b + δ_a`` over the episode."""
 
 
-def run_episodes(
-    policy: Policy,
-    params: MarketParams,
-    episodes: int,
-    seed: int,
-    features: Sequence[str] = DEFAULT_FEATURES,
-) -> Episodes:
-    """Run ``episodes`` full episodes of ``policy`` in one batched env seeded with ``seed``."""
-    env = MarketMakingVectorEnv(
-        num_envs=episodes, params=params, observation_features=features, normalize_actions=False
-    )
-    obs, _ = env.reset(seed=seed)
+def run_episodes(policy: Policy, params: MarketParams, episodes: int, seed: int) -> Episodes:
+    """Run ``episodes`` full episodes of ``policy`` in one batched env seeded with ``seed``.
+
+    The policy quotes from the batch's model state; a learned agent computes its own observations from it.
+    """
+    env = MarketMakingVectorEnv(num_envs=episodes, params=params, normalize_actions=False)
+    env.reset(seed=seed)
     zeros = np.zeros(episodes)
     returns, peak, drawdown, abs_inventory, spread = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros
     fills, arrivals = np.zeros(episodes, dtype=np.int64), np.zeros(episodes, dtype=np.int64)
     for _ in range(params.T):
-        obs, reward, terminated, _, info = env.step(policy.act(obs, params))
+        bid, ask = policy.quote(env.state, params)
+        _, reward, terminated, _, info = env.step(np.stack(np.broadcast_arrays(bid, ask), axis=-1))
         returns += reward
         pnl = info["mtm_pnl"]
         np.maximum(peak, pnl, out=peak)
@@ -86,6 +85,24 @@ def run_episodes(
     )
 
 
+def episode_history(policy: Policy, params: MarketParams, seed: int) -> dict[str, np.ndarray]:
+    """One episode of ``policy`` step by step: the arrays of ``mm_env.render.HISTORY_KEYS`` plus ``spread``.
+
+    The episode is the single environment's for ``seed`` (a batch of one draws the same traders).
+    """
+    env = MarketMakingVectorEnv(num_envs=1, params=params, normalize_actions=False)
+    _, info = env.reset(seed=seed)
+    history: dict[str, list[float]] = {key: [] for key in (*HISTORY_KEYS, "spread")}
+    for _ in range(params.T):
+        mid = info["mid"][0]
+        bid, ask = policy.quote(env.state, params)
+        _, reward, _, _, info = env.step(np.stack(np.broadcast_arrays(bid, ask), axis=-1))
+        values = (mid, info["bid"][0], info["ask"][0], info["inventory"][0], reward[0], info["ask"][0] - info["bid"][0])
+        for key, value in zip(history, values, strict=True):
+            history[key].append(float(value))
+    return {key: np.asarray(values) for key, values in history.items()}
+
+
 @dataclass(frozen=True)
 class PolicyReport:
     """One row of the comparison table."""
@@ -94,7 +111,8 @@ class PolicyReport:
     exact_return: float | None
     mean_return: float
     return_se: float
-    pct_of_dp: float | None
+    pct_of_benchmark: float | None
+    """Mean return as % of the benchmark: the DP optimum where the model has one, else the best tuned heuristic."""
     diff_vs_reference: float | None
     diff_se: float | None
     pnl_mean: float
@@ -113,7 +131,7 @@ def summarize(
     name: str,
     episodes: Episodes,
     exact: float | None,
-    dp_value: float | None,
+    benchmark_value: float | None,
     reference: Episodes | None,
 ) -> PolicyReport:
     """Aggregate one policy's episodes into a table row."""
@@ -128,7 +146,7 @@ def summarize(
         exact_return=exact,
         mean_return=mean,
         return_se=float(episodes.returns.std(ddof=1) / math.sqrt(n)),
-        pct_of_dp=None if not dp_value else 100.0 * mean / dp_value,
+        pct_of_benchmark=None if not benchmark_value else 100.0 * mean / benchmark_value,
         diff_vs_reference=None if diff is None else float(diff.mean()),
         diff_se=None if diff is None else float(diff.std(ddof=1) / math.sqrt(n)),
         pnl_mean=float(pnl.mean()),
@@ -150,50 +168,75 @@ def compare(
     episodes: int = 10_000,
     seed: int = 0,
     reference: str | None = REFERENCE_NAME,
-    features: Sequence[str] = DEFAULT_FEATURES,
+    benchmark: str | None = None,
 ) -> list[PolicyReport]:
     """Evaluate every policy on the same ``episodes`` seeded episodes; pair each with the ``reference`` policy.
 
-    Policies must have distinct names. The exact expected return is given for every policy that is Markov in
-    ``(t, I)`` (all but agents observing extra features).
+    ``% of benchmark`` is relative to the exact optimum where the model has one, else to the policy named
+    ``benchmark`` (usually the best tuned heuristic) on the same episodes. Policies must have distinct names. The
+    exact expected return is given for every policy that is a function of the exact grid's Markov state.
     """
     names = [policy.name for policy in policies]
     if len(set(names)) != len(names):
         raise ValueError(f"policy names must be distinct: {names}")
-    runs = {policy.name: run_episodes(policy, params, episodes, seed, features) for policy in policies}
-    dp_value = None if params.article else solve_dp(params).expected_return
+    if benchmark is not None and benchmark not in names:
+        raise ValueError(f"benchmark {benchmark!r} is not among the policies {names}")
+    runs = {policy.name: run_episodes(policy, params, episodes, seed) for policy in policies}
+    solution = exact_solution(params)
+    if solution is not None:
+        benchmark_value: float | None = solution.expected_return
+    else:
+        benchmark_value = None if benchmark is None else float(runs[benchmark].returns.mean())
     reference_run = runs.get(reference) if reference is not None else None
     return [
-        summarize(policy.name, runs[policy.name], exact_return(policy, params), dp_value, reference_run)
+        summarize(policy.name, runs[policy.name], exact_return(policy, params), benchmark_value, reference_run)
         for policy in policies
     ]
 
 
 def exact_return(policy: Policy, params: MarketParams) -> float | None:
-    """The policy's exact expected return, or ``None`` if it is not a function of ``(t, I)`` alone."""
+    """The policy's exact expected return, or ``None`` where the model or the policy has no finite Markov state."""
     try:
-        tables = policy.tables(params)
+        return float(evaluate_tables(params, *policy.tables(params)).mean)
     except ValueError:
         return None
-    return float(evaluate_tables(params, *tables).mean)
 
 
-def baseline_policies(params: MarketParams, tuned: bool = True) -> list[Policy]:
-    """The standard comparison set: DP optimum, the article's rule (as published and tuned), linear skews, ..."""
-    if params.article:
+class Baselines(NamedTuple):
+    """The standard comparison set, and the name of the benchmark policy where the model has no exact optimum."""
+
+    policies: list[Policy]
+    benchmark: str | None
+    """The best tuned heuristic (by its tuning value) when there is no DP optimum, else ``None``."""
+
+
+def baseline_policies(params: MarketParams, tuned: bool = True, strawmen: bool = True) -> Baselines:
+    """The standard comparison set for a model.
+
+    The DP optimum (where it exists), the article's rule (as published and, with ``tuned``, tuned), linear skews,
+    the continuous-time closed forms where they apply, and with ``strawmen`` a constant offset and the flipped rule
+    (what not to do).
+    """
+    if not params.fill.quotes_matter:
         scenario = next((s for s in ARTICLE_SCENARIOS.values() if s.params == params), None)
         spread_base, gamma = (scenario.spread_base, scenario.gamma) if scenario else (0.5, 0.1)
         # Quotes do not move fills here, so the flipped rule would only repeat the rule's row (same spread 2Δ+γ|I|).
-        return [ArticleRule(spread_base, gamma)]
-    policies: list[Policy] = [DPPolicy(params), ArticleRule(0.5, 0.1)]
+        return Baselines([ArticleRule(spread_base, gamma)], None)
+    solution = exact_solution(params)
+    policies: list[Policy] = [DPPolicy(params, solution)] if solution is not None else []
+    policies.append(ArticleRule(0.5, 0.1))
+    benchmark = None
     if tuned:
-        best_rule = tune_article_rule(params).policy
-        best_rule.name = f"{best_rule.name} (tuned)"
-        best_skew = tune_linear_skew(params).policy
-        best_skew.name = f"{best_skew.name} (tuned)"
-        policies += [best_rule, best_skew]
-    policies += [LinearSkew(0.7, 0.06), ConstantSpread(0.5), ArticleRule(0.5, 0.1, flipped=True)]
-    return policies
+        for tuned_policy in (tune_article_rule(params).policy, tune_linear_skew(params).policy):
+            renamed = copy.copy(tuned_policy)  # the tuners cache their policies
+            renamed.name = f"{tuned_policy.name} (tuned)"
+            policies.append(renamed)
+        if solution is None:
+            benchmark = best_tuned_heuristic(params).policy.name
+    policies += [LinearSkew(0.7, 0.06), *applicable_baselines(params)]
+    if strawmen:
+        policies += [ConstantSpread(0.5), ArticleRule(0.5, 0.1, flipped=True)]
+    return Baselines(policies, benchmark)
 
 
 COLUMNS = (
@@ -201,7 +244,7 @@ COLUMNS = (
     ("exact_return", "exact E[return]", "{:.2f}"),
     ("mean_return", "mean return", "{:.2f}"),
     ("return_se", "± s.e.", "{:.2f}"),
-    ("pct_of_dp", "% of DP", "{:.1f}"),
+    ("pct_of_benchmark", "% of DP", "{:.1f}"),
     ("diff_vs_reference", "Δ vs article rule", "{:+.2f}"),
     ("diff_se", "± s.e.", "{:.2f}"),
     ("pnl_mean", "P&L mean", "{:.1f}"),
@@ -217,24 +260,34 @@ COLUMNS = (
 )
 
 
-def markdown_table(rows: Sequence[PolicyReport]) -> str:
-    """The comparison as a Markdown table."""
-    header = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+def markdown_table(rows: Sequence[PolicyReport], benchmark: str | None = None) -> str:
+    """The comparison as a Markdown table; ``benchmark`` names the policy ``% of`` refers to where there is no DP."""
+    titles = {"pct_of_benchmark": "% of DP" if benchmark is None else "% of best heuristic"}
+    header = "| " + " | ".join(titles.get(key, title) for key, title, _ in COLUMNS) + " |"
     rule = "|" + "|".join("---" if key == "policy" else "---:" for key, _, _ in COLUMNS) + "|"
     lines = [header, rule]
     for row in rows:
         values = asdict(row)
         cells = ["–" if values[key] is None else fmt.format(values[key]) for key, _, fmt in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    if benchmark is not None:
+        lines.append(f"\nNo exact optimum exists for this model; the best heuristic is {benchmark}.")
     return "\n".join(lines)
 
 
-def write_report(rows: Sequence[PolicyReport], params: MarketParams, out: Path, meta: dict) -> None:
+def write_report(
+    rows: Sequence[PolicyReport], params: MarketParams, out: Path, meta: dict, benchmark: str | None = None
+) -> None:
     """Write ``comparison.json`` and ``comparison.md`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"params": params.as_dict(), **meta, "rows": [asdict(row) for row in rows]}
+    if benchmark is None and exact_solution(params) is not None:
+        benchmark_name: str | None = "DP optimum"
+    else:
+        benchmark_name = benchmark
+    payload = {"params": params.as_dict(), **meta, "benchmark": benchmark_name}
+    payload["rows"] = [asdict(row) for row in rows]
     (out / "comparison.json").write_text(json.dumps(payload, indent=2, allow_nan=True))
-    (out / "comparison.md").write_text(markdown_table(rows) + "\n")
+    (out / "comparison.md").write_text(markdown_table(rows, benchmark) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,19 +306,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = params_from_cli(parser, args.preset, args.env_kwargs)
     if args.episodes < 2:
         parser.error(f"--episodes must be at least 2; got {args.episodes}")
-    policies = baseline_policies(params, tuned=not args.no_tuning)
-    rows = compare(policies, params, args.episodes, args.seed)
-    table = markdown_table(rows)
+    policies, benchmark = baseline_policies(params, tuned=not args.no_tuning)
+    reason = unsolvable_reason(params)
+    if reason is not None:
+        print(f"no exact optimum: {reason}")
+    rows = compare(policies, params, args.episodes, args.seed, benchmark=benchmark)
+    table = markdown_table(rows, benchmark)
     label = " ".join([f"preset={args.preset}", *args.env_kwargs])
     print(f"{args.episodes} episodes per policy, seed {args.seed}, {label}")
     print(table)
     out = args.out if args.out is not None else Path("runs") / f"evaluate_{'_'.join(label.split()).replace('=', '-')}"
-    write_report(rows, params, out, {"episodes": args.episodes, "seed": args.seed})
-    if not params.article:
+    write_report(rows, params, out, {"episodes": args.episodes, "seed": args.seed}, benchmark)
+    written = "comparison.json"
+    if params.fill.quotes_matter:
         from agents.plots import policy_figure, save_figure
 
         save_figure(policy_figure(policies, params), out / "policies.png")
-    print(f"wrote {out / 'comparison.md'}, comparison.json and policies.png")
+        written += " and policies.png"
+    print(f"wrote {out / 'comparison.md'}, {written}")
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from agents.dp import DPSolution, inventory_grid, solve_dp
+from agents.dp import DPSolution, exact_solution, inventory_grid
 from agents.policies import DPPolicy, Policy
 from mm_env.params import MarketParams
 from mm_env.render import episode_figure, figure_to_rgb
@@ -19,28 +19,38 @@ __all__ = ["episode_figure", "figure_to_rgb", "policy_figure", "save_figure"]
 def policy_figure(
     policies: Sequence[Policy], params: MarketParams, t: int = 0, solution: DPSolution | None = None
 ) -> Figure:
-    """Bid and ask offsets against inventory at step ``t`` for each policy, and the DP value over ``(t, I)``."""
+    """Bid and ask offsets against inventory at step ``t`` for each policy, and the DP value over ``(t, I)``.
+
+    With adaptive traders the offsets are those after a step without a trade (``L = 0``). Where the model has no
+    exact optimum, the figure has the offsets only.
+    """
     if not 0 <= t < params.T:
         raise ValueError(f"t={t} is invalid: must be in [0, {params.T - 1}]")
     dp = next((p for p in policies if isinstance(p, DPPolicy)), None)
-    solution = solution or (dp.solution if dp is not None else solve_dp(params))
+    solution = solution or (dp.solution if dp is not None else exact_solution(params))
     levels = inventory_grid(params)
-    figure = Figure(figsize=(13, 5.8), layout="constrained")
-    offsets_axis, value_axis = figure.subplots(1, 2, width_ratios=[1.2, 1])
+    figure = Figure(figsize=(13, 5.8) if solution is not None else (7.5, 5.8), layout="constrained")
+    if solution is not None:
+        offsets_axis, value_axis = figure.subplots(1, 2, width_ratios=[1.2, 1])
+    else:
+        offsets_axis = figure.subplots()
     colors = iter(["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"])
     for policy in policies:
-        bid, ask = policy.tables(params)
+        bid, ask = (table[t] if table.ndim == 2 else table[t, :, 1] for table in policy.tables(params))
         color = next(colors, "grey")
         width = 2.2 if isinstance(policy, DPPolicy) else 1.2
-        offsets_axis.plot(levels, bid[t], color=color, lw=width, label=policy.name)
-        offsets_axis.plot(levels, ask[t], color=color, lw=width, ls="--")
+        offsets_axis.plot(levels, bid, color=color, lw=width, label=policy.name)
+        offsets_axis.plot(levels, ask, color=color, lw=width, ls="--")
     offsets_axis.set_xlabel("inventory I")
     offsets_axis.set_ylabel("offset from the mid δ")
     offsets_axis.set_ylim(params.delta_min, min(params.delta_max, 3.0))
     offsets_axis.set_title(f"quotes at t = {t} (solid: bid δ_b, dashed: ask δ_a)")
     figure.legend(loc="outside lower center", ncols=min(len(policies), 4), fontsize="small")
+    if solution is None:
+        return figure
+    value = solution.value if solution.value.ndim == 2 else solution.value[..., 1]
     image = value_axis.imshow(
-        solution.value.T,
+        value.T,
         origin="lower",
         aspect="auto",
         extent=(0, params.T, levels[0] - 0.5, levels[-1] + 0.5),

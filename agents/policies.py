@@ -1,61 +1,79 @@
-"""Quoting policies over a batch of observations: the article's rule, inventory-skew heuristics, the DP optimum.
+"""Quoting policies: the article's rule, inventory-skew heuristics, the DP optimum, and any offset table.
 
-A policy maps a batch of observations ``(n, d)`` and the model parameters to a batch of actions ``(n, 2)``: the bid
-and ask offsets, raw (for an env built with ``normalize_actions=False``) or normalised to ``[-1, 1]``. Every policy
-here is Markov in ``(t, I)``, read from the default observation ``[I / I_max, (T − t) / T]``, so its whole behaviour
-is a pair of offset tables over the ``(t, I)`` grid, which :mod:`agents.dp` evaluates exactly.
+A policy quotes from the model state (``t``, ``I``, the last trade's side ``L``, …), not from observation columns:
+:meth:`Policy.quote` maps a :class:`~mm_env.dynamics.MarketState` of arrays to bid and ask offsets in price units.
+Only learned agents read observations (see :mod:`agents.sb3_policy`), which they compute from the same state.
+A policy that depends on the Markov state alone is a pair of offset tables over the exact grid
+(:func:`agents.dp.table_shape`), which :func:`agents.dp.evaluate_tables` evaluates exactly.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import numpy as np
 
-from agents.dp import DPSolution, inventory_grid, solve_dp
+from agents.dp import DPSolution, inventory_grid, last_sides, solve_dp, table_shape
+from mm_env.config import EnvConfig
+from mm_env.dynamics import MarketState
 from mm_env.params import MarketParams
-from mm_env.spaces import DEFAULT_FEATURES, encode_offsets
+from mm_env.spaces import encode_offsets
 
 
-def observation_to_state(obs: np.ndarray, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
-    """Recover the integer step ``t`` and inventory ``I`` from default observations ``[I / I_max, (T − t) / T]``."""
-    obs = np.asarray(obs)
-    if obs.ndim != 2 or obs.shape[1] < len(DEFAULT_FEATURES):
-        raise ValueError(f"observations must have shape (n, {len(DEFAULT_FEATURES)}) with the default features")
-    inventory = np.rint(obs[:, 0].astype(np.float64) * params.I_max)
-    t = params.T - np.rint(obs[:, 1].astype(np.float64) * params.T)
-    return t.astype(np.intp), inventory
+def grid_states(params: MarketParams) -> MarketState:
+    """Every Markov state of the exact grid as one batch, shaped like :func:`agents.dp.table_shape`.
+
+    ``t``, ``I`` and (with adaptive traders) the last trade's side ``L``, carried as ``traded = L``; the mid, cash and
+    the other parts of the state hold their starting values, which a Markov policy does not read.
+    """
+    axes = [np.arange(params.T, dtype=np.float64), inventory_grid(params)]
+    if len(table_shape(params)) == 3:
+        axes.append(np.asarray(last_sides(params), dtype=np.float64))
+    mesh = [axis.ravel() for axis in np.meshgrid(*axes, indexing="ij")]
+    t, inventory = mesh[0], mesh[1]
+    traded = mesh[2] if len(mesh) == 3 else np.zeros(t.size)
+    zeros = np.zeros(t.size)
+    return MarketState(t, inventory, np.full(t.size, params.P0), zeros, zeros, traded, zeros)
 
 
-def state_to_observation(t: np.ndarray, inventory: np.ndarray, params: MarketParams) -> np.ndarray:
-    """The default observations of the states ``(t, I)`` (the inverse of :func:`observation_to_state`)."""
-    t, inventory = np.broadcast_arrays(np.asarray(t, dtype=np.float64), np.asarray(inventory, dtype=np.float64))
-    return np.stack([inventory / params.I_max, (params.T - t) / params.T], axis=-1).astype(np.float32)
-
-
-class Policy(ABC):
-    """A Markov quoting policy: offsets as a function of the step ``t`` and the inventory ``I``."""
+class Policy:
+    """A quoting policy: offsets as a function of the model state."""
 
     name: str = "policy"
 
-    @abstractmethod
-    def offsets(self, t: np.ndarray, inventory: np.ndarray, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
-        """Bid and ask offsets (price units) for arrays of steps and inventories (broadcast together)."""
+    def quote(self, state: MarketState, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
+        """Bid and ask offsets (price units) for a batch of states (a :class:`MarketState` of arrays)."""
+        return self.offsets(np.asarray(state.t), np.asarray(state.inventory), params)
 
-    def act(self, obs: np.ndarray, params: MarketParams, normalize_actions: bool = False) -> np.ndarray:
-        """Actions ``(n, 2)`` for a batch of default observations."""
-        t, inventory = observation_to_state(obs, params)
-        bid, ask = self.offsets(t, inventory, params)
+    def offsets(self, t: np.ndarray, inventory: np.ndarray, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
+        """Bid and ask offsets for arrays of steps and inventories (broadcast together).
+
+        A policy of ``(t, I)`` alone implements this; one that reads more of the state overrides :meth:`quote`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} implements neither quote() nor offsets()")
+
+    def action(self, state: MarketState, config: EnvConfig) -> np.ndarray:
+        """The actions that quote this policy's offsets in an env of ``config``.
+
+        ``(n, 2)`` for a batch of states, ``(2,)`` for one; normalised to ``[-1, 1]`` when the env normalises its
+        actions.
+
+        >>> env = MarketMakingEnv(); _ = env.reset(seed=0)
+        >>> _ = env.step(ArticleRule().action(env.state, env.config))
+        """
+        batch = MarketState(*(np.atleast_1d(np.asarray(value, dtype=np.float64)) for value in state))
+        bid, ask = self.quote(batch, config.params)
         offsets = np.stack(np.broadcast_arrays(bid, ask), axis=-1)
-        return encode_offsets(offsets, params, normalize=True) if normalize_actions else offsets
+        actions = encode_offsets(offsets, config.params, normalize=True) if config.normalize_actions else offsets
+        return actions if np.ndim(state.t) else actions[0]
 
     def tables(self, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
-        """The policy's bid and ask offsets over the whole grid, each of shape ``(T, 2·I_max + 1)``."""
-        t = np.arange(params.T)[:, None]
-        inventory = inventory_grid(params)[None, :]
-        bid, ask = self.offsets(t, inventory, params)
-        shape = (params.T, len(inventory[0]))
-        return np.broadcast_to(bid, shape).copy(), np.broadcast_to(ask, shape).copy()
+        """The policy's offsets over the whole exact grid, each of shape :func:`agents.dp.table_shape`.
+
+        Raises ``ValueError`` if the policy reads more of the state than the grid holds.
+        """
+        states = grid_states(params)
+        bid, ask = self.quote(states, params)
+        shape = table_shape(params)
+        return tuple(np.broadcast_to(offsets, states.t.shape).reshape(shape).copy() for offsets in (bid, ask))
 
     def __repr__(self) -> str:
         return self.name
@@ -112,30 +130,46 @@ class LinearSkew(Policy):
 
 
 class TabularPolicy(Policy):
-    """Offsets looked up in tables ``bid[t, I + I_max]`` and ``ask[t, I + I_max]``."""
+    """Offsets looked up in tables over the exact grid: ``[t, I + I_max]``, plus ``[L + 1]`` with adaptive traders."""
 
     def __init__(self, bid: np.ndarray, ask: np.ndarray, name: str = "tabular") -> None:
         self.bid_table, self.ask_table = np.asarray(bid, dtype=np.float64), np.asarray(ask, dtype=np.float64)
-        if self.bid_table.ndim != 2 or self.bid_table.shape != self.ask_table.shape:
-            raise ValueError("bid and ask tables must be 2-D arrays of equal shape (T, 2·I_max + 1)")
+        shape = self.bid_table.shape
+        if shape != self.ask_table.shape or not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 3)):
+            raise ValueError(
+                "bid and ask tables must be 2-D arrays of equal shape (T, 2·I_max + 1), or 3-D (T, 2·I_max + 1, 3) "
+                f"with the last trade's side; got {shape} and {self.ask_table.shape}"
+            )
         self.name = name
 
+    def quote(self, state: MarketState, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
+        """Table lookups (``t`` is capped at the last row so terminal states still get an action)."""
+        self._check_shape(params)
+        row = np.minimum(np.asarray(state.t, dtype=np.intp), params.T - 1)
+        index = (row, (np.asarray(state.inventory) + params.I_max).astype(np.intp))
+        if self.bid_table.ndim == 3:
+            index += ((np.sign(state.traded) + 1).astype(np.intp),)
+        return self.bid_table[index], self.ask_table[index]
+
     def offsets(self, t: np.ndarray, inventory: np.ndarray, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
-        """Table lookups (``t`` is capped at the last row so terminal observations still get an action)."""
-        if self.bid_table.shape != (params.T, 2 * params.I_max + 1):
-            raise ValueError(f"tables of shape {self.bid_table.shape} do not fit T={params.T}, I_max={params.I_max}")
-        row = np.minimum(np.asarray(t, dtype=np.intp), params.T - 1)
-        column = (np.asarray(inventory) + params.I_max).astype(np.intp)
-        return self.bid_table[row, column], self.ask_table[row, column]
+        """Table lookups at steps and inventories (the last trade's side taken as 0)."""
+        t, inventory = np.broadcast_arrays(np.asarray(t, dtype=np.float64), np.asarray(inventory, dtype=np.float64))
+        state = MarketState(t, inventory, t, t, t, np.zeros_like(t), t)
+        return self.quote(state, params)
 
     def tables(self, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
         """The tables themselves."""
-        self.offsets(np.zeros(1), np.zeros(1), params)  # validates the shape
+        self._check_shape(params)
         return self.bid_table.copy(), self.ask_table.copy()
+
+    def _check_shape(self, params: MarketParams) -> None:
+        if self.bid_table.shape != table_shape(params):
+            shape, grid = self.bid_table.shape, table_shape(params)
+            raise ValueError(f"tables of shape {shape} do not fit this model's grid {grid}")
 
 
 class DPPolicy(TabularPolicy):
-    """The exact optimum of ``MODEL.md`` §4 (see :func:`agents.dp.solve_dp`)."""
+    """The exact optimum (see :func:`agents.dp.solve_dp`); ``ValueError`` where the model has none."""
 
     def __init__(self, params: MarketParams, solution: DPSolution | None = None) -> None:
         self.solution = solution if solution is not None else solve_dp(params)

@@ -27,15 +27,14 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 import mm_env
 from agents.callbacks import MarketMetricsCallback, PolicyEvaluationCallback
-from agents.env_setup import EnvSetup, env_setup
-from agents.evaluate import PolicyReport, compare, markdown_table, write_report
+from agents.dp import exact_solution
+from agents.env_setup import env_config
+from agents.evaluate import PolicyReport, baseline_policies, compare, episode_history, markdown_table, write_report
 from agents.plots import episode_figure, policy_figure, save_figure
-from agents.policies import ArticleRule, DPPolicy, LinearSkew, Policy
 from agents.sb3_policy import SB3Policy
-from agents.tuning import tune_article_rule, tune_linear_skew
-from mm_env.params import MarketParams
+from agents.tuning import best_tuned_heuristic
+from mm_env.config import EnvConfig
 from mm_env.sb3_vec_env import MarketMakingVecEnv
-from mm_env.spaces import DEFAULT_FEATURES
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -149,10 +148,10 @@ def next_run_dir(log_dir: Path, algo: str, env_id: str) -> Path:
             number += 1
 
 
-def make_training_env(setup: EnvSetup, n_envs: int, seed: int, normalize: dict | bool | None) -> VecEnv:
+def make_training_env(env: EnvConfig, n_envs: int, seed: int, normalize: dict | bool | None) -> VecEnv:
     """The batched SB3 env, monitored, and normalised if the hyperparameters say so."""
     venv: VecEnv = MarketMakingVecEnv(
-        n_envs, setup.params, observation_features=setup.features, normalize_actions=setup.normalize_actions
+        n_envs, env.params, observation_features=env.features, normalize_actions=env.normalize_actions
     )
     venv.seed(seed)
     venv = VecMonitor(venv)
@@ -186,7 +185,7 @@ class PreparedRun:
     """A run whose every setting has been checked, before anything is built or written."""
 
     config: RunConfig
-    setup: EnvSetup
+    env: EnvConfig
     hyperparams: dict[str, Any]
     n_envs: int
     timesteps: int
@@ -197,8 +196,8 @@ def prepare(config: RunConfig) -> PreparedRun:
     """Check every setting of a run; any problem raises ``ValueError`` with a message for the command line."""
     if config.algo not in ALGORITHMS:
         raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
-    setup = env_setup(config.env_id, config.env_kwargs)
-    if setup.params.article:
+    env = env_config(config.env_id, config.env_kwargs)
+    if not env.params.fill.quotes_matter:
         raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
     hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
     algorithm_kwargs(config.algo, hyperparams, n_actions=2)
@@ -212,7 +211,7 @@ def prepare(config: RunConfig) -> PreparedRun:
             torch.device(config.device)
     except RuntimeError as error:
         raise ValueError(f"--device {config.device!r} is invalid: {error}") from None
-    return PreparedRun(config, setup, hyperparams, n_envs, timesteps, eval_freq)
+    return PreparedRun(config, env, hyperparams, n_envs, timesteps, eval_freq)
 
 
 def _count(name: str, value: Any) -> int:
@@ -238,8 +237,8 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     Returns the run folder and whether training was interrupted (Ctrl-C), in which case what was learned is saved
     and the final comparison is skipped.
     """
-    config, setup, hyperparams = prepared.config, prepared.setup, prepared.hyperparams
-    venv = make_training_env(setup, prepared.n_envs, config.seed, hyperparams.get("normalize"))
+    config, env, hyperparams = prepared.config, prepared.env, prepared.hyperparams
+    venv = make_training_env(env, prepared.n_envs, config.seed, hyperparams.get("normalize"))
     algo_class = ALGORITHMS[config.algo]
     if continue_from is not None:
         stats = continue_from / "vecnormalize.pkl"
@@ -258,20 +257,23 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         "timesteps": prepared.timesteps,
         "eval_freq": prepared.eval_freq,
         "hyperparams": hyperparams,
-        "params": setup.params.as_dict(),
+        "params": env.params.as_dict(),
         "continue_from": str(continue_from) if continue_from else None,
         "versions": versions(),
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
     formats = ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])
     model.set_logger(configure(str(run_dir), formats))
+    # Where the model has no exact optimum, the periodic evaluations compare with the best tuned heuristic.
+    benchmark = None if exact_solution(env.params) is not None else best_tuned_heuristic(env.params).policy
     evaluation = PolicyEvaluationCallback(
-        setup,
+        env,
         prepared.eval_freq,
         config.eval_episodes,
         PERIODIC_EVAL_SEED + config.seed,
         run_dir,
         obs_normalizer_getter=lambda: _vecnormalize(model.get_env()),
+        benchmark=benchmark,
     )
     print(
         f"training {config.algo.upper()} on {config.env_id} for {prepared.timesteps:,} steps "
@@ -298,8 +300,10 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         return run_dir, True
     evaluation.evaluate()  # the final model, logged like the periodic evaluations
     (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
-    rows = final_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
-    _log_summary(model, rows, saved)
+    rows, benchmark = final_comparison(
+        run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device
+    )
+    _log_summary(model, rows, benchmark, saved)
     return run_dir, False
 
 
@@ -315,13 +319,13 @@ def load_model(algo_class: type[BaseAlgorithm], path: Path, **kwargs: Any) -> Ba
         return algo_class.load(path, **kwargs)
 
 
-def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], EnvSetup, dict]:
+def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], EnvConfig, dict]:
     """The saved final (and best, if any) agents of a run, with the run's model setup and configuration."""
     config_path = run_dir / "config.yaml"
     if not config_path.exists():
         raise ValueError(f"{run_dir} is not a run folder (no config.yaml)")
     saved = yaml.safe_load(config_path.read_text())
-    setup = env_setup(saved["env_id"], saved.get("env_kwargs") or {})
+    env = env_config(saved["env_id"], saved.get("env_kwargs") or {})
     algo_class = ALGORITHMS[saved["algo"]]
     label = saved["algo"].upper()
     agents = []
@@ -334,43 +338,41 @@ def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], E
         normalizer = None
         if stats.exists():
             shell = MarketMakingVecEnv(
-                1, setup.params, observation_features=setup.features, normalize_actions=setup.normalize_actions
+                1, env.params, observation_features=env.features, normalize_actions=env.normalize_actions
             )
             normalizer = VecNormalize.load(str(stats), shell)
             normalizer.training = False
-        agents.append(SB3Policy(model, name, normalizer, setup.normalize_actions, setup.features))
+        agents.append(SB3Policy(model, name, normalizer, env.normalize_actions, env.features))
     if not agents:
         raise ValueError(f"{run_dir} has no saved model")
-    return agents, setup, saved
+    return agents, env, saved
 
 
 def final_comparison(
     run_dir: Path, episodes: int, seed: int, device: str = "auto", out_dir: Path | None = None
-) -> list[PolicyReport]:
-    """Compare the run's agents with the article's rule (published and tuned), the linear skew and the DP optimum.
+) -> tuple[list[PolicyReport], str | None]:
+    """Compare the run's agents with the baselines of :func:`agents.evaluate.baseline_policies`.
 
-    Runs ``episodes`` common-random-number episodes, prints the table and writes it and the figures into ``out_dir``
-    (default: the run folder).
+    The DP optimum where it exists, the article's rule (published and tuned), the linear skew (tuned and the
+    reference), the closed forms where they apply. Runs ``episodes`` common-random-number episodes, prints the
+    table and writes it and the figures into ``out_dir`` (default: the run folder). Returns the rows and the
+    benchmark heuristic's name where there is no DP.
     """
     out_dir = out_dir or run_dir
-    agents, setup, _ = load_agents(run_dir, device)
-    params = setup.params
-    best_rule = tune_article_rule(params).policy
-    best_rule.name = f"{best_rule.name} (tuned)"
-    best_skew = tune_linear_skew(params).policy
-    best_skew.name = f"{best_skew.name} (tuned)"
-    dp = DPPolicy(params)
-    baselines: list[Policy] = [dp, ArticleRule(0.5, 0.1), best_rule, best_skew, LinearSkew(0.7, 0.06)]
-    rows = compare([*agents, *baselines], params, episodes, seed, features=setup.features)
-    table = markdown_table(rows)
+    agents, env, _ = load_agents(run_dir, device)
+    params = env.params
+    baselines, benchmark = baseline_policies(params, strawmen=False)
+    rows = compare([*agents, *baselines], params, episodes, seed, benchmark=benchmark)
+    table = markdown_table(rows, benchmark)
     print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
-    write_report(rows, params, out_dir, {"episodes": episodes, "seed": seed})
-    markov_agents = [agent for agent in agents if setup.features == DEFAULT_FEATURES]
-    save_figure(policy_figure([dp, ArticleRule(0.5, 0.1), best_skew, *markov_agents], params), out_dir / "policies.png")
-    history = _episode_history(agents[0], params, seed, setup.features)
+    write_report(rows, params, out_dir, {"episodes": episodes, "seed": seed}, benchmark)
+    markov_agents = [agent for agent, row in zip(agents, rows, strict=False) if row.exact_return is not None]
+    shown = [*baselines[:5], *markov_agents]
+    save_figure(policy_figure(shown, params), out_dir / "policies.png")
+    history = episode_history(agents[0], params, seed)
     save_figure(episode_figure(history, title=f"{agents[0].name}, one episode (seed {seed})"), out_dir / "episode.png")
     print(f"wrote {out_dir / 'comparison.md'}, comparison.json, policies.png and episode.png")
-    return rows
+    return rows, benchmark
 
 
 def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, device: str = "auto") -> Path:
@@ -388,24 +390,14 @@ def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, de
     return out_dir
 
 
-def _episode_history(policy: Policy, params: MarketParams, seed: int, features: tuple[str, ...]) -> dict:
-    env = mm_env.MarketMakingEnv(params, observation_features=features, normalize_actions=False)
-    obs, info = env.reset(seed=seed)
-    history: dict[str, list[float]] = {"mid": [], "bid": [], "ask": [], "inventory": [], "reward": []}
-    for _ in range(params.T):
-        mid = info["mid"]
-        obs, reward, _, _, info = env.step(policy.act(obs[None, :], params)[0])
-        for key, value in zip(history, (mid, info["bid"], info["ask"], info["inventory"], reward), strict=True):
-            history[key].append(value)
-    return history
-
-
-def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], saved: dict) -> None:
+def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], benchmark: str | None, saved: dict) -> None:
     final = rows[0]
     metrics = {
         "final/mean_return": final.mean_return,
         "final/return_se": final.return_se,
-        "final/pct_of_dp": final.pct_of_dp if final.pct_of_dp is not None else math.nan,
+        f"final/pct_of_{'dp' if benchmark is None else 'best_heuristic'}": (
+            final.pct_of_benchmark if final.pct_of_benchmark is not None else math.nan
+        ),
         "final/diff_vs_article_rule": final.diff_vs_reference if final.diff_vs_reference is not None else math.nan,
     }
     for key, value in metrics.items():
@@ -415,6 +407,6 @@ def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], saved: dict) ->
         for key, value in {**saved["hyperparams"], "algo": saved["algo"], "seed": saved["seed"]}.items()
     }
     model.logger.record("hparams", HParam(hparams, metrics), exclude=("stdout", "log", "json", "csv"))
-    model.logger.record("comparison", markdown_table(rows), exclude=("stdout", "log", "json", "csv"))
+    model.logger.record("comparison", markdown_table(rows, benchmark), exclude=("stdout", "log", "json", "csv"))
     model.logger.dump(model.num_timesteps)
     model.logger.close()

@@ -37,7 +37,7 @@ def test_the_four_scenarios_are_those_of_section_5():
             spread_base,
             lam,
         )
-        assert scenario.params.P0 == 100 and scenario.params.T == 200 and scenario.params.article
+        assert scenario.params.P0 == 100 and scenario.params.T == 200 and scenario.params.mode == "article"
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.dp import evaluate_tables, solve_dp
+from agents.dp import evaluate_tables, solve_dp, unsolvable_reason
 from agents.evaluate import (
     REFERENCE_NAME,
     PolicyReport,
@@ -48,7 +48,7 @@ def test_compare_rows(default_rows):
         assert row.exact_return == pytest.approx(exact.mean, rel=1e-12)
         assert abs(row.mean_return - exact.mean) < 4 * exact.std / math.sqrt(2000)
         assert row.return_se == pytest.approx(exact.std / math.sqrt(2000), rel=0.1)
-        assert row.pct_of_dp == pytest.approx(100.0 * row.mean_return / dp_value)
+        assert row.pct_of_benchmark == pytest.approx(100.0 * row.mean_return / dp_value)
         assert 0.0 <= row.fill_rate <= 1.0
         assert row.cvar95 >= row.var95
         assert row.max_drawdown >= 0.0
@@ -56,7 +56,7 @@ def test_compare_rows(default_rows):
         assert 0.0 <= row.final_abs_inventory <= DEFAULT.I_max
         assert row.pnl_std > 0 and row.sharpe == pytest.approx(row.pnl_mean / row.pnl_std)
         assert row.diff_vs_reference == pytest.approx(row.mean_return - reference.mean_return, abs=1e-9)
-    assert by_name["DP optimum"].pct_of_dp == pytest.approx(100.0, abs=3.0)
+    assert by_name["DP optimum"].pct_of_benchmark == pytest.approx(100.0, abs=3.0)
     assert by_name["constant offset 0.5"].mean_spread == pytest.approx(1.0, abs=1e-9)
     # The fill rate of a constant quote δ is A·e^{−kδ} per arrival, up to the few arrivals blocked at the limit.
     assert by_name["constant offset 0.5"].fill_rate == pytest.approx(0.9 * math.exp(-1.0), abs=0.01)
@@ -78,14 +78,15 @@ def test_compare_without_reference_and_in_article_mode():
     rows = compare([LinearSkew(0.7, 0.06)], DEFAULT, episodes=200, seed=0, reference=None)
     assert rows[0].diff_vs_reference is None and rows[0].diff_se is None
     params = ARTICLE_SCENARIOS["article_low_volatility"].params
-    policies = baseline_policies(params)
+    policies, benchmark = baseline_policies(params)
+    assert benchmark is None
     # The scenario's own rule only: quotes do not move fills, so a flipped rule would repeat its row.
     assert [type(p) for p in policies] == [ArticleRule]
     assert (policies[0].spread_base, policies[0].gamma) == (0.5, 0.1)
     rows = compare([*policies, ArticleRule(0.5, 0.1, flipped=True)], params, episodes=300, seed=0)
     assert rows[0].mean_return == rows[1].mean_return
     for row in rows:
-        assert row.pct_of_dp is None  # no DP in article mode
+        assert row.pct_of_benchmark is None  # no DP in article mode
         assert row.fill_rate == 1.0  # every order fills
 
 
@@ -95,14 +96,39 @@ def test_compare_rejects_duplicate_names():
 
 
 def test_baseline_policies():
-    untuned = baseline_policies(DEFAULT, tuned=False)
+    untuned, benchmark = baseline_policies(DEFAULT, tuned=False)
+    assert benchmark is None  # the DP is the benchmark
     names = [p.name for p in untuned]
     assert names[0] == "DP optimum" and REFERENCE_NAME in names
     assert any(isinstance(p, ArticleRule) and p.flipped for p in untuned)
     assert len(set(names)) == len(names)
-    tuned = baseline_policies(DEFAULT.replace(T=50), tuned=True)
+    tuned, _ = baseline_policies(DEFAULT.replace(T=50), tuned=True)
     assert len(tuned) == len(untuned) + 2
     assert sum("(tuned)" in p.name for p in tuned) == 2
+    # Asking twice gives the same names (the tuners cache their policies, which must not be renamed in place).
+    again, _ = baseline_policies(DEFAULT.replace(T=50), tuned=True)
+    assert [p.name for p in again] == [p.name for p in tuned]
+    without_strawmen, _ = baseline_policies(DEFAULT, tuned=False, strawmen=False)
+    assert not any(isinstance(p, ConstantSpread) or getattr(p, "flipped", False) for p in without_strawmen)
+    # The continuous-time closed forms join where they apply (unit sizes: Cartea–Jaimungal's problem).
+    closed, _ = baseline_policies(make_params("cartea_jaimungal", T=50), tuned=False)
+    assert {"Avellaneda–Stoikov", "Cartea–Jaimungal", "Guéant–Lehalle–Fernandez-Tapia"} <= {p.name for p in closed}
+
+
+def test_a_model_without_an_exact_optimum_is_compared_with_the_best_tuned_heuristic():
+    params = make_params("transient", T=20)
+    assert unsolvable_reason(params) is not None
+    policies, benchmark = baseline_policies(params)
+    assert not any(isinstance(p, DPPolicy) for p in policies)
+    assert benchmark is not None and benchmark.endswith("(tuned)")
+    rows = compare(policies, params, episodes=400, seed=1, benchmark=benchmark)
+    by_name = {row.policy: row for row in rows}
+    assert by_name[benchmark].pct_of_benchmark == pytest.approx(100.0)
+    assert all(row.exact_return is None for row in rows)  # no finite Markov state under mtm with transient impact
+    # The tuned heuristic beats the published rule on the episodes it was not tuned on.
+    assert by_name[benchmark].mean_return > by_name[REFERENCE_NAME].mean_return
+    table = markdown_table(rows, benchmark)
+    assert "% of best heuristic" in table and benchmark in table.splitlines()[-1]
 
 
 def test_markdown_table(default_rows):
@@ -148,7 +174,8 @@ def test_cli_evaluate(tmp_path):
     assert payload["episodes"] == 500 and payload["seed"] == 0
     assert payload["params"] == DEFAULT.as_dict()
     names = [row["policy"] for row in payload["rows"]]
-    assert names == [p.name for p in baseline_policies(DEFAULT, tuned=False)]
+    assert names == [p.name for p in baseline_policies(DEFAULT, tuned=False).policies]
+    assert payload["benchmark"] == "DP optimum"
     for row in payload["rows"]:
         assert set(row) == ROW_FIELDS
     dp_row = payload["rows"][0]
@@ -166,7 +193,8 @@ def test_cli_evaluate_article_preset(tmp_path):
     payload = json.loads((out / "comparison.json").read_text())
     assert payload["params"]["mode"] == "article"
     assert len(payload["rows"]) == 1
-    assert all(row["pct_of_dp"] is None for row in payload["rows"])
+    assert all(row["pct_of_benchmark"] is None for row in payload["rows"])
+    assert payload["benchmark"] is None  # neither a DP nor a tuned heuristic: quotes do not move fills
     assert (out / "comparison.md").exists()
 
 

@@ -15,7 +15,7 @@ from agents.dp import evaluate_tables, solve_dp
 from agents.evaluate import run_episodes
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
 from mm_env.env import MarketMakingEnv
-from mm_env.params import MarketParams, make_params
+from mm_env.params import make_params
 
 EPISODES = 8000
 
@@ -77,8 +77,8 @@ def test_monte_carlo_agrees_for_the_flipped_rule_and_it_is_far_worse():
 @pytest.mark.parametrize(
     "params",
     [
-        MarketParams(mode="article", T=50, I_max=60),
-        MarketParams(mode="article", T=50, I_max=60, reward="mtm"),
+        make_params(mode="article", T=50, I_max=60),
+        make_params(mode="article", T=50, I_max=60, reward="mtm"),
     ],
     ids=["article spread", "article mtm"],
 )
@@ -129,7 +129,7 @@ def test_run_episodes_single_episode_matches_a_hand_loop_on_the_single_env():
     obs, info = env.reset(seed=9)
     total, pnl_path, abs_inventory, fills, arrivals, spreads = 0.0, [0.0], [], 0, 0, []
     for _ in range(params.T):
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs[None, :], params)[0])
+        obs, reward, terminated, truncated, info = env.step(policy.action(env.state, env.config))
         total += reward
         pnl_path.append(info["mtm_pnl"])
         abs_inventory.append(abs(info["inventory"]))

@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.dp import solve_dp
+from agents.dp import solve_dp, table_shape
 from agents.policies import (
     ArticleRule,
     ConstantSpread,
     DPPolicy,
     LinearSkew,
     TabularPolicy,
-    observation_to_state,
-    state_to_observation,
+    grid_states,
 )
+from mm_env.config import EnvConfig
+from mm_env.dynamics import MarketState
+from mm_env.env import MarketMakingEnv
 from mm_env.params import make_params
 from mm_env.spaces import decode_actions
 from mm_env.vector_env import MarketMakingVectorEnv
@@ -97,7 +99,7 @@ def test_tabular_policy_validation():
         TabularPolicy(np.zeros(5), np.zeros(5))
     with pytest.raises(ValueError, match="equal shape"):
         TabularPolicy(np.zeros((3, 5)), np.zeros((3, 7)))
-    with pytest.raises(ValueError, match="equal shape"):
+    with pytest.raises(ValueError, match="3-D"):
         TabularPolicy(np.zeros((2, 3, 5)), np.zeros((2, 3, 5)))
     wrong = TabularPolicy(np.zeros((10, 7)), np.zeros((10, 7)))  # T=10, I_max=3 — not the default model
     with pytest.raises(ValueError, match="do not fit"):
@@ -105,7 +107,7 @@ def test_tabular_policy_validation():
     with pytest.raises(ValueError, match="do not fit"):
         wrong.offsets(np.zeros(1), np.zeros(1), DEFAULT)
     with pytest.raises(ValueError, match="do not fit"):
-        wrong.act(np.zeros((1, 2), dtype=np.float32), DEFAULT)
+        wrong.quote(grid_states(DEFAULT), DEFAULT)
 
 
 def test_tabular_policy_lookup_and_terminal_row():
@@ -134,26 +136,36 @@ def test_dp_policy_is_the_dp_solution():
 
 
 @pytest.mark.parametrize(
-    "params", [DEFAULT, ARTICLE, DEFAULT.replace(T=7, I_max=3)], ids=["default", "article", "tiny"]
+    "params", [DEFAULT, DEFAULT.replace(T=7, I_max=3), DEFAULT.replace(T=5, I_max=2, momentum=0.4)]
 )
-def test_observation_round_trip_over_the_whole_grid(params):
-    t, inventory = np.meshgrid(np.arange(params.T + 1), np.arange(-params.I_max, params.I_max + 1), indexing="ij")
-    obs = state_to_observation(t, inventory, params).reshape(-1, 2)
-    assert obs.dtype == np.float32
-    assert np.all((obs[:, 0] >= -1) & (obs[:, 0] <= 1) & (obs[:, 1] >= 0) & (obs[:, 1] <= 1))
-    got_t, got_inventory = observation_to_state(obs, params)
-    np.testing.assert_array_equal(got_t, t.ravel())
-    np.testing.assert_array_equal(got_inventory, inventory.ravel())
-    # The documented default observation [I / I_max, (T − t) / T], in float32.
-    expected = np.stack([inventory.ravel() / params.I_max, (params.T - t.ravel()) / params.T], axis=-1)
-    np.testing.assert_array_equal(obs, expected.astype(np.float32))
+def test_grid_states_cover_the_exact_grid(params):
+    states = grid_states(params)
+    shape = table_shape(params)
+    assert states.t.shape == (int(np.prod(shape)),)
+    t, inventory, last = states.t.reshape(shape), states.inventory.reshape(shape), np.sign(states.traded).reshape(shape)
+    np.testing.assert_array_equal(
+        t[:, 0, ...], np.broadcast_to(np.arange(params.T).reshape(-1, *[1] * (len(shape) - 2)), t[:, 0].shape)
+    )
+    np.testing.assert_array_equal(
+        inventory[0, ...].reshape(len(inventory[0]), -1)[:, 0], np.arange(-params.I_max, params.I_max + 1)
+    )
+    if len(shape) == 3:
+        np.testing.assert_array_equal(last[0, 0], [-1, 0, 1])  # index L + 1
+    else:
+        assert (last == 0).all()
 
 
-def test_observation_to_state_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="shape"):
-        observation_to_state(np.zeros(2), DEFAULT)
-    with pytest.raises(ValueError, match="shape"):
-        observation_to_state(np.zeros((3, 1)), DEFAULT)
+def test_a_tabular_policy_reads_the_last_trades_side_with_momentum():
+    params = DEFAULT.replace(T=3, I_max=2, momentum=0.5)
+    bid = np.arange(3 * 5 * 3, dtype=float).reshape(3, 5, 3)
+    policy = TabularPolicy(bid, -bid)
+    state = MarketState(
+        *(np.array(v, dtype=float) for v in ([1, 2], [0, -2], [100, 100], [0, 0], [0, 0], [4, -1], [0, 0]))
+    )
+    b, a = policy.quote(state, params)
+    np.testing.assert_array_equal(b, [bid[1, 2, 2], bid[2, 0, 0]])  # traded 4 → L = +1; traded −1 → L = −1
+    np.testing.assert_array_equal(a, -b)
+    np.testing.assert_array_equal(policy.tables(params)[0], bid)
 
 
 @pytest.mark.parametrize(
@@ -162,15 +174,14 @@ def test_observation_to_state_rejects_bad_shapes():
     ids=lambda p: p.name,
 )
 def test_normalised_actions_decode_back_to_the_offsets(policy):
-    t, inventory = np.meshgrid(np.arange(DEFAULT.T + 1), np.arange(-DEFAULT.I_max, DEFAULT.I_max + 1), indexing="ij")
-    t, inventory = t.ravel(), inventory.ravel()
-    obs = state_to_observation(t, inventory, DEFAULT)
-    bid, ask = policy.offsets(np.minimum(t, DEFAULT.T - 1), inventory.astype(float), DEFAULT)
+    states = grid_states(DEFAULT)
+    t = states.t
+    bid, ask = policy.offsets(states.t, states.inventory, DEFAULT)
     expected = np.clip(np.stack(np.broadcast_arrays(bid, ask), axis=-1), DEFAULT.delta_min, DEFAULT.delta_max)
-    raw = policy.act(obs, DEFAULT)
+    raw = policy.action(states, EnvConfig(DEFAULT, normalize_actions=False))
     assert raw.shape == (len(t), 2)
     np.testing.assert_allclose(np.clip(raw, DEFAULT.delta_min, DEFAULT.delta_max), expected, atol=1e-12)
-    actions = policy.act(obs, DEFAULT, normalize_actions=True)
+    actions = policy.action(states, EnvConfig(DEFAULT))
     assert actions.shape == (len(t), 2) and actions.dtype == np.float32
     assert np.all(np.abs(actions) <= 1.0)
     decoded_bid, decoded_ask = decode_actions(actions, DEFAULT, normalize=True, batch=len(t))
@@ -180,9 +191,8 @@ def test_normalised_actions_decode_back_to_the_offsets(policy):
 
 
 @pytest.mark.parametrize("normalize", [True, False])
-def test_act_drives_the_vector_env(normalize):
-    # The policy reads (t, I) from the vector env's observations; the env then quotes exactly the policy's offsets
-    # for the env's true state.
+def test_action_drives_the_vector_env(normalize):
+    # The policy reads the vector env's state; the env then quotes exactly the policy's offsets.
     params = DEFAULT.replace(T=30)
     env = MarketMakingVectorEnv(num_envs=64, params=params, normalize_actions=normalize)
     policy = LinearSkew(0.6, 0.08)
@@ -191,12 +201,23 @@ def test_act_drives_the_vector_env(normalize):
         state = env.state
         mid = state.mid.copy()
         bid, ask = policy.offsets(state.t, state.inventory, params)
-        obs, _, terminated, _, info = env.step(policy.act(obs, params, normalize_actions=normalize))
+        obs, _, terminated, _, info = env.step(policy.action(state, env.config))
         atol = 1e-5 if normalize else 1e-9
         np.testing.assert_allclose(info["bid"], mid - np.clip(bid, 0, 5), atol=atol)
         np.testing.assert_allclose(info["ask"], mid + np.clip(ask, 0, 5), atol=atol)
     assert terminated.all()
-    t, inventory = observation_to_state(obs, params)
-    np.testing.assert_array_equal(t, env.state.t)
-    np.testing.assert_array_equal(inventory, env.state.inventory)
-    assert np.abs(inventory).max() > 0
+    np.testing.assert_array_equal(obs[:, 0], (env.state.inventory / params.I_max).astype(np.float32))
+    assert np.abs(env.state.inventory).max() > 0
+
+
+def test_action_drives_the_single_env():
+    env = MarketMakingEnv(T=5)
+    env.reset(seed=1)
+    policy = LinearSkew(0.6, 0.08)
+    for _ in range(5):
+        inventory, mid = env.state.inventory, env.state.mid
+        action = policy.action(env.state, env.config)
+        assert action.shape == (2,) and action.dtype == np.float32
+        _, _, _, _, info = env.step(action)
+        assert info["bid"] == pytest.approx(mid - np.clip(0.6 + 0.08 * inventory, 0, 5), abs=1e-5)
+        assert info["ask"] == pytest.approx(mid + np.clip(0.6 - 0.08 * inventory, 0, 5), abs=1e-5)

@@ -75,7 +75,7 @@ def test_comparison_table_ranks_the_dp_above_the_article_rule(run_dir):
     assert any("tuned" in name and "linear skew" in name for name in rows)
     dp = rows["DP optimum"]
     assert dp["exact_return"] == pytest.approx(111.1446, abs=1e-3)
-    assert dp["pct_of_dp"] == pytest.approx(100.0, abs=3.0)  # Monte Carlo on 200 episodes
+    assert dp["pct_of_benchmark"] == pytest.approx(100.0, abs=3.0)  # Monte Carlo on 200 episodes
     assert rows["article rule Δ=0.5, γ=0.1"]["exact_return"] == pytest.approx(90.8598, abs=1e-3)
     table = (run_dir / "comparison.md").read_text()
     assert table.count("\n") == len(rows) + 2 and "PPO (final)" in table

@@ -9,7 +9,7 @@ import yaml
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
-from agents.env_setup import env_setup
+from agents.env_setup import env_config
 from agents.training import (
     ALGORITHMS,
     RunConfig,
@@ -77,18 +77,31 @@ def test_algorithm_arguments_are_checked_against_the_algorithm():
         algorithm_kwargs("td3", {"noise_type": "ornstein"}, 2)
 
 
-def test_env_setup_resolves_presets_overrides_and_features():
-    setup = env_setup("mm_env/MarketMaking-v0", {"preset": "easy", "T": 50})
-    assert (setup.params.lam, setup.params.T, setup.features, setup.normalize_actions) == (
+def test_env_config_resolves_presets_overrides_and_features():
+    config = env_config("mm_env/MarketMaking-v0", {"preset": "easy", "T": 50})
+    assert (config.params.lam, config.params.T, config.features, config.normalize_actions) == (
         0.002,
         50,
         ("inventory", "time_left"),
         True,
     )
+    # Adaptive traders: the default observation carries the last trade's side, so it stays Markov.
+    assert env_config("mm_env/MarketMaking-v0", {"preset": "momentum"}).features == (
+        "inventory",
+        "time_left",
+        "last_side",
+    )
+    # Any order of features works: policies read the state, learned agents their own observations.
+    assert env_config("mm_env/MarketMaking-v0", {"observation_features": ["time_left", "inventory"]}).features == (
+        "time_left",
+        "inventory",
+    )
     with pytest.raises(ValueError, match="observation feature"):
-        env_setup("mm_env/MarketMaking-v0", {"observation_features": ["inventory", "time_left", "nope"]})
-    with pytest.raises(ValueError, match="must start with"):
-        env_setup("mm_env/MarketMaking-v0", {"observation_features": ["time_left", "inventory"]})
+        env_config("mm_env/MarketMaking-v0", {"observation_features": ["inventory", "time_left", "nope"]})
+    with pytest.raises(ValueError, match="not a registered"):
+        env_config("mm_env/Nope-v0", {})
+    with pytest.raises(ValueError, match="lam=-1"):
+        env_config("mm_env/MarketMaking-v0", {"lam": -1})
 
 
 def test_prepare_resolves_budgets_from_the_hyperparameters():
