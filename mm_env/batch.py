@@ -6,6 +6,9 @@ and the Stable-Baselines3 VecEnv add their own autoreset conventions on top of i
 
 from __future__ import annotations
 
+import ctypes
+import sys
+
 import numpy as np
 
 from mm_env.config import EnvConfig
@@ -78,6 +81,7 @@ class MarketBatch:
             None if max_episode_steps is None else _check_count("max_episode_steps", max_episode_steps)
         )
         self.state = initial_state(self.params, self.num_envs)
+        keep_freed_memory(self.num_envs)
 
     def truncated(self, terminated: np.ndarray) -> np.ndarray:
         """Where the episode is cut by ``max_episode_steps`` without having terminated."""
@@ -122,6 +126,33 @@ class MarketBatch:
         for key in TRADE_INFO_KEYS:
             info[key] = _scatter(np.zeros(self.num_envs), index, sub_info[key])
         return outcome, info
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
+_ARRAYS_PER_STEP = 256  # generous: a step makes about 60 arrays of num_envs floats, plus the info arrays users keep
+_kept_bytes = 0
+
+
+def keep_freed_memory(num_envs: int) -> None:
+    """Ask glibc to keep the memory of freed step arrays for reuse instead of returning it to the system.
+
+    A batched step makes its result arrays afresh, so that the arrays handed out in ``info`` stay a snapshot. From
+    about 16,384 environments each array is larger than glibc's default mmap threshold (128 KiB): it is mapped from
+    the system, unmapped when freed, and every page faults in again at the next step (about 1,000 faults a step at
+    65,536 environments, which halves the throughput). Raising the mmap and trim thresholds keeps that memory in the
+    heap, where the next step reuses it. Only glibc has these knobs; elsewhere this does nothing.
+    """
+    global _kept_bytes
+    wanted = _ARRAYS_PER_STEP * num_envs * 8
+    if num_envs * 8 < 64 * 1024 or wanted <= _kept_bytes or not sys.platform.startswith("linux"):
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return
+    mallopt(_M_MMAP_THRESHOLD, min(num_envs * 8 * 4, _LARGEST_MMAP_THRESHOLD))
+    mallopt(_M_TRIM_THRESHOLD, wanted)
+    _kept_bytes = wanted
 
 
 def _check_count(name: str, value: object) -> int:

@@ -99,9 +99,14 @@ class Observer:
 
     def __call__(self, state: MarketState, params: MarketParams) -> np.ndarray:
         """The observations of ``state``."""
-        # (d,) for one environment; (d, n) for a batch, turned into the (n, d) rows the learners expect.
-        columns = np.array([value(state, params) for value in self._values], dtype=np.float32)
-        return columns.T.copy() if columns.ndim == 2 else columns
+        values = [value(state, params) for value in self._values]
+        if np.ndim(state.t) == 0:
+            return np.array(values, dtype=np.float32)
+        # A batch: the columns are written into one (n, d) block, cheaper than stacking rows and transposing them.
+        obs = np.empty((len(state.t), len(values)), dtype=np.float32)
+        for column, value in enumerate(values):
+            obs[:, column] = value
+        return obs
 
 
 def action_space(params: MarketParams, normalize: bool) -> spaces.Box:

@@ -470,3 +470,61 @@ def test_scalar_draws_are_python_scalars():
     assert isinstance(d.noise, float)
     side, size, _ = _traders(p, d)
     assert side in (-1.0, 1.0) and type(size) is int and 1 <= size <= 9
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hand-computed steps of the extensions of MODEL.md §7.
+
+
+def test_an_informed_trader_moves_the_mid_whether_or_not_it_trades():
+    p = make_params(informed=0.4, info_jump=0.5, kappa=0.05, reward="mtm")
+    before = scalar_state(inventory=2, mid=100.0, cash=-200.0)
+    # u_informed = 0.1 < 0.4/2: informed, Z = +1, so it buys whatever u_side says (0.9 would be a seller).
+    filled, out = transition(before, 0.5, 0.5, Draws(0.9, 0.5, 0.0, 0.0, 0.1), p)
+    assert out.trader_side == 1 and out.executed == 5  # u_size 0.5 → size 5
+    assert filled.mid == approx(100.0 + 0.05 * 5 + 0.5)
+    # Declined (u_fill 0.99): no trade, yet the news moves the mid by J·Z, and mtm charges the inventory for it.
+    declined, out = transition(before, 0.5, 0.5, Draws(0.9, 0.5, 0.99, 0.0, 0.1), p)
+    assert out.executed == 0 and declined.mid == approx(100.5) and declined.traded == 0
+    assert out.reward == approx(2 * 0.5 - 0.005 * 4)
+    # u_informed = 0.3 in [0.2, 0.4): informed seller, Z = −1.
+    _, out = transition(before, 0.5, 0.5, Draws(0.1, 0.5, 0.99, 0.0, 0.3), p)
+    assert out.trader_side == -1
+    # u_informed = 0.5 ≥ 0.4: uninformed; u_side = 0.1 < 0.5 buys, and no news.
+    after, out = transition(before, 0.5, 0.5, Draws(0.1, 0.5, 0.99, 0.0, 0.5), p)
+    assert out.trader_side == 1 and after.mid == 100.0
+
+
+def test_momentum_shifts_the_uninformed_buy_probability_by_the_last_trade():
+    p = make_params(momentum=0.6)  # buy with probability 0.5 + 0.3·L
+    draws = Draws(0.7, 0.5, 0.99, 0.0)  # u_side = 0.7: a seller after no trade, a buyer after a buy (0.7 < 0.8)
+    _, after_none = transition(scalar_state(traded=0), 1.0, 1.0, draws, p)
+    _, after_buy = transition(scalar_state(traded=3), 1.0, 1.0, draws, p)
+    _, after_sell = transition(scalar_state(traded=-2), 1.0, 1.0, Draws(0.3, 0.5, 0.99, 0.0), p)  # 0.3 ≥ 0.2
+    assert (after_none.trader_side, after_buy.trader_side, after_sell.trader_side) == (-1, 1, -1)
+
+
+def test_power_law_impact():
+    p = make_params(kappa=0.15, impact_exponent=0.5)
+    after, out = transition(scalar_state(mid=50.0), 0.0, 0.0, trader_draws(-1, 4, 0.0, params=p), p)
+    assert out.executed == 4 and after.mid == approx(50.0 - 0.15 * 2.0)  # κ·√4 downwards
+
+
+def test_jumps_and_mean_reversion_move_the_fundamental():
+    p = make_params(kappa=0.0, jump_prob=0.2, jump_size=0.7, mean_reversion=0.25, P0=100.0)
+    before = scalar_state(mid=104.0)
+    up, _ = transition(before, 5.0, 5.0, Draws(0.3, 0.5, 0.99, 0.0, 1.0, 0.05), p)  # u_jump < 0.1: up
+    down, _ = transition(before, 5.0, 5.0, Draws(0.3, 0.5, 0.99, 0.0, 1.0, 0.15), p)  # in [0.1, 0.2): down
+    still, _ = transition(before, 5.0, 5.0, Draws(0.3, 0.5, 0.99, 0.0, 1.0, 0.5), p)  # no jump
+    assert still.mid == approx(104.0 + 0.25 * (100.0 - 104.0))
+    assert up.mid == approx(still.mid + 0.7) and down.mid == approx(still.mid - 0.7)
+
+
+def test_the_draws_grow_only_for_extensions_that_are_on():
+    rng = np.random.default_rng(0)
+    reference = np.random.default_rng(0).random(5)
+    d = sample_draws(rng, make_params(informed=0.1, jump_prob=0.1, jump_size=1.0))
+    assert [d.side, d.size, d.fill, d.informed, d.jump] == reference.tolist()
+    assert rng.random() == np.random.default_rng(0).random(6)[-1]  # five uniforms were taken, no normal
+    plain = sample_draws(np.random.default_rng(0), make_params())
+    assert (plain.informed, plain.jump, plain.noise) == (1.0, 1.0, 0.0)  # neutral values: never informed, no jump

@@ -24,8 +24,11 @@ FEATURE_SETS = [("inventory", "time_left"), ALL_FEATURES]
 # Checkers
 
 
+EXTENSION_PRESETS = ["informed", "momentum", "sqrt_impact", "transient", "cartea_jaimungal"]
+
+
 @pytest.mark.parametrize("features", FEATURE_SETS, ids=["default", "all"])
-@pytest.mark.parametrize("preset", ["default", "article"])
+@pytest.mark.parametrize("preset", ["default", "article", *EXTENSION_PRESETS])
 def test_gymnasium_check_env_passes_without_warnings(features, preset):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -34,7 +37,7 @@ def test_gymnasium_check_env_passes_without_warnings(features, preset):
 
 
 @pytest.mark.parametrize("features", FEATURE_SETS, ids=["default", "all"])
-@pytest.mark.parametrize("preset", ["default", "article"])
+@pytest.mark.parametrize("preset", ["default", "article", *EXTENSION_PRESETS])
 def test_sb3_check_env_passes_without_warnings(features, preset):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -378,3 +381,36 @@ def test_invalid_render_mode_raises():
 def test_invalid_params_raise_at_construction():
     with pytest.raises(ValueError, match=r"pi=1\.5"):
         MarketMakingEnv(pi=1.5)
+
+
+def test_the_default_observation_carries_the_last_trades_side_with_adaptive_traders():
+    env = MarketMakingEnv(preset="momentum")
+    assert env.features == ("inventory", "time_left", "last_side")
+    obs, _ = env.reset(seed=2)
+    assert obs[2] == 0.0
+    for _ in range(30):
+        obs, _, _, _, info = env.step(np.array([-1.0, -1.0], dtype=np.float32))  # quote at the mid: fills often
+        # L is the side of the trade that happened (+1 the trader bought, i.e. the MM sold), 0 without one.
+        assert obs[2] == info["fill_side"]
+    assert MarketMakingEnv().features == ("inventory", "time_left")
+
+
+def test_transient_impact_decays_in_the_mid():
+    # One buy of 4 units at t=0, then no trades: the mid jumps by (kappa + kappa_T)·4, then the transient part decays.
+    env = MarketMakingEnv(kappa=0.01, transient_kappa=0.1, transient_decay=0.5, pi=1.0, normalize_actions=False)
+    env.reset(seed=0)
+    mids = []
+    executed = 0
+    while len(mids) < 6:
+        quote = 0.0 if executed == 0 else 5.0  # trade once, then never again (δ_max fills with p ≈ 4e-5)
+        _, _, _, _, info = env.step(np.array([quote, quote]))
+        if info["fill_size"] and executed == 0:
+            executed = info["fill_side"] * info["fill_size"]
+            base = info["mid"] - (0.01 + 0.1) * executed
+            mids.append(info["mid"])
+        elif executed:
+            assert info["fill_size"] == 0
+            mids.append(info["mid"])
+    permanent = base + 0.01 * executed
+    for step, mid in enumerate(mids):
+        assert mid == pytest.approx(permanent + 0.1 * executed * 0.5**step, abs=1e-12)

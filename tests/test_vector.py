@@ -41,6 +41,27 @@ def test_spaces():
         (make_params(T=6), ("inventory", "time_left")),
         (make_params(T=5, I_max=6, sigma=0.3, reward="mtm", alpha=0.1), ALL_FEATURES),
         (make_params(T=4, pi=0.5, sizes=(2, 5), size_probs=(0.4, 0.6)), ALL_FEATURES),
+        # Every extension of MODEL.md §7 at once: the extra uniforms are drawn alike in both front-ends.
+        (
+            make_params(
+                T=5,
+                I_max=8,
+                pi=0.8,
+                p_buy=0.6,
+                momentum=0.5,
+                informed=0.3,
+                info_jump=0.4,
+                impact_exponent=0.5,
+                transient_kappa=0.05,
+                transient_decay=0.7,
+                sigma=0.2,
+                jump_prob=0.2,
+                jump_size=0.3,
+                mean_reversion=0.1,
+                reward="mtm",
+            ),
+            (*ALL_FEATURES, "last_side"),
+        ),
     ],
 )
 def test_one_env_batch_matches_the_single_env_across_episodes(params, features):

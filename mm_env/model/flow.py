@@ -103,14 +103,15 @@ class OrderFlow:
         one (``u_informed < informed``) buys when ``u_informed < informed/2``: that is the jump's sign ``Z``.
         """
         buy = self.p_buy if self.momentum == 0.0 else self.buy_probability(xp.sign(last_traded))
-        side = xp.where(u_side < self.pi * buy, 1, -1)
+        one = xp.one
+        side = xp.where(u_side < self.pi * buy, one, -one)
         if self.size_probs is None:  # floor(u·m) indexes uniform sizes: cheaper than a search, and exact
             size = xp.take(self.size_array if xp.is_array else self.sizes, xp.index(u_size * len(self.sizes)))
         else:
             size = self.size(u_size, xp)
         news = 0
         if self.informed > 0.0:
-            news = xp.where(u_informed < 0.5 * self.informed, 1, xp.where(u_informed < self.informed, -1, 0))
+            news = xp.where(u_informed < 0.5 * self.informed, one, xp.where(u_informed < self.informed, -one, 0))
             side = xp.where(news != 0, news, side)
         if self.pi < 1.0:  # no trader: no side, no size, no news
             arrived = u_side < self.pi

@@ -55,8 +55,10 @@ scalar = SimpleNamespace(
     take=operator.getitem,
     searchsorted=_searchsorted,
     is_array=False,
+    one=1,
 )
-"""The scalar namespace: the same names as NumPy's, on Python numbers."""
+"""The scalar namespace: the same names as NumPy's, on Python numbers. ``one`` is the unit of a side or a sign: an
+integer here, so that one environment's inventory stays a Python ``int``."""
 
 array = SimpleNamespace(
     where=np.where,
@@ -69,8 +71,10 @@ array = SimpleNamespace(
     take=np.take,
     searchsorted=_array_searchsorted,
     is_array=True,
+    one=1.0,
 )
-"""The array namespace: NumPy's functions (``index`` truncates to integer indices)."""
+"""The array namespace: NumPy's functions (``index`` truncates to integer indices); ``one`` is a float, so that a
+batch's sides and inventories are float64 arrays like the rest of its state."""
 
 
 def namespace(value: Any) -> SimpleNamespace:
