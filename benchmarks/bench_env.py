@@ -1,7 +1,10 @@
 """Throughput of the environment front-ends: environment steps per second, median of several runs.
 
-Run: ``python benchmarks/bench_env.py`` (add ``--quick`` for a fast smoke run, ``--markdown`` for a README table).
-The process pins itself to one CPU core so that figures are per core.
+Run: ``python benchmarks/bench_env.py`` (add ``--quick`` for a fast smoke run, ``--markdown`` for a README table,
+``--presets`` for the vector env on every preset). The process pins itself to one CPU core so that figures are per
+core. The machine is shared and noisy, so the table also gives each batched figure as a ratio to a minimal NumPy loop
+of the same dynamics measured in the same process: the cost of the front-end, the components and the ``info`` over
+the arithmetic of the model itself.
 """
 
 from __future__ import annotations
@@ -52,6 +55,34 @@ def sb3_vec_env_rate(env: MarketMakingVecEnv, steps: int) -> float:
     return env.num_envs * steps / (time.perf_counter() - start)
 
 
+def minimal_numpy_rate(num_envs: int, steps: int) -> float:
+    """The default model written as one plain NumPy loop: decode the actions, draw, trade, reward, observe.
+
+    No components, no ``info``, no episode bookkeeping: the reference that the vector env's overhead is measured
+    against (MODEL.md §2 with the default parameters).
+    """
+    rng = np.random.default_rng(0)
+    actions = np.full((num_envs, 2), OFFSET_ACTION, dtype=np.float32)
+    inventory, cash, mid, t = np.zeros(num_envs), np.zeros(num_envs), np.full(num_envs, 100.0), np.zeros(num_envs)
+    start = time.perf_counter()
+    for _ in range(steps):
+        offsets = np.clip(2.5 * actions.T.astype(np.float64) + 2.5, 0.0, 5.0)
+        u_side, u_size, u_fill = rng.random((3, num_envs))
+        side = np.where(u_side < 0.5, 1.0, -1.0)
+        size = np.floor(9.0 * u_size) + 1.0
+        offset = np.where(side > 0, offsets[1], offsets[0])
+        executed = np.minimum(size, 50.0 + side * inventory) * (u_fill < 0.9 * np.exp(-2.0 * offset))
+        traded = side * executed
+        cash = cash + traded * mid + executed * offset
+        inventory = inventory - traded
+        mid = mid + 0.05 * traded
+        t = t + 1.0
+        reward = executed * offset - 0.005 * inventory * inventory  # noqa: F841  (computed, as the env does)
+        obs = np.empty((num_envs, 2), dtype=np.float32)
+        obs[:, 0], obs[:, 1] = inventory / 50.0, (200.0 - t) / 200.0
+    return num_envs * steps / (time.perf_counter() - start)
+
+
 def median_rate(measure: Callable[[], float], repeats: int) -> float:
     measure()  # warm-up: first-touch allocations and caches
     return statistics.median(measure() for _ in range(repeats))
@@ -73,15 +104,37 @@ def cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
             "MarketMakingVectorEnv, num_envs=64",
             lambda: vector_env_rate(mm_env.MarketMakingVectorEnv(64), 20_000 // scale),
         ),
-        (
-            "MarketMakingVectorEnv, num_envs=4096",
-            lambda: vector_env_rate(mm_env.MarketMakingVectorEnv(4096), 2_000 // scale),
+        *(
+            (
+                f"MarketMakingVectorEnv, num_envs={n}",
+                lambda n=n: vector_env_rate(mm_env.MarketMakingVectorEnv(n), max(8_000_000 // n // scale, 10)),
+            )
+            for n in (4096, 16384, 65536)
         ),
         ("MarketMakingVecEnv (SB3), num_envs=64", lambda: sb3_vec_env_rate(MarketMakingVecEnv(64), 5_000 // scale)),
         (
             "MarketMakingVecEnv (SB3), num_envs=4096, market_info=False",
             lambda: sb3_vec_env_rate(MarketMakingVecEnv(4096, market_info=False), 1_000 // scale),
         ),
+    ]
+
+
+def reference_cases(quick: bool) -> dict[str, Callable[[], float]]:
+    """The minimal NumPy loop at the batch sizes of :func:`cases`, keyed by the case it is the reference of."""
+    scale = 10 if quick else 1
+    return {
+        f"MarketMakingVectorEnv, num_envs={n}": (lambda n=n: minimal_numpy_rate(n, max(8_000_000 // n // scale, 10)))
+        for n in (4096, 16384, 65536)
+    }
+
+
+def preset_cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
+    """The vector env at 4096 environments on every preset: what each extension of MODEL.md §7 costs."""
+    steps = 2_000 // (10 if quick else 1)
+    return [
+        (f"preset={name}", lambda name=name: vector_env_rate(mm_env.MarketMakingVectorEnv(4096, preset=name), steps))
+        for name in mm_env.PRESETS
+        if not name.startswith("article_")
     ]
 
 
@@ -100,15 +153,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="10x fewer steps, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--presets", action="store_true", help="the vector env at 4096 on every preset instead")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     print(f"machine: {machine()}; pinned to one core; median of {args.repeats} runs")
+    references = {} if args.presets else reference_cases(args.quick)
     if args.markdown:
-        print("\n| front-end | env-steps/s |\n|---|---:|")
-    for name, measure in cases(args.quick):
+        print("\n| front-end | env-steps/s | × minimal NumPy loop |\n|---|---:|---:|")
+    for name, measure in preset_cases(args.quick) if args.presets else cases(args.quick):
+        # The reference runs right after its case, so both see the same load on the machine.
         rate = median_rate(measure, args.repeats)
-        print(f"| {name} | {rate:,.0f} |" if args.markdown else f"{name:<60} {rate:>16,.0f} env-steps/s")
+        ratio = f"{rate / median_rate(references[name], args.repeats):.2f}" if name in references else ""
+        print(
+            f"| {name} | {rate:,.0f} | {ratio} |" if args.markdown else f"{name:<60} {rate:>16,.0f} env-steps/s {ratio}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ class OrderFlow:
     size_cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
     size_array: np.ndarray = field(init=False, repr=False, compare=False)
     """``sizes`` as a read-only float array, the table a batch looks sizes up in."""
+    size_step: int = field(init=False, repr=False, compare=False)
+    """1 when the sizes run ``s0, s0 + 1, …`` (then a uniform size needs no table), else 0."""
 
     def __post_init__(self) -> None:
         check_real(self, "pi", low=0.0, high=1.0)
@@ -75,6 +77,8 @@ class OrderFlow:
         object.__setattr__(self, "probs", tuple(float(p) for p in probs))
         object.__setattr__(self, "size_cdf", tuple(cdf))
         object.__setattr__(self, "size_array", sizes)
+        consecutive = self.sizes == tuple(range(self.sizes[0], self.sizes[0] + len(self.sizes)))
+        object.__setattr__(self, "size_step", int(consecutive))
 
     @property
     def max_size(self) -> int:
@@ -105,10 +109,7 @@ class OrderFlow:
         buy = self.p_buy if self.momentum == 0.0 else self.buy_probability(xp.sign(last_traded))
         one = xp.one
         side = xp.where(u_side < self.pi * buy, one, -one)
-        if self.size_probs is None:  # floor(u·m) indexes uniform sizes: cheaper than a search, and exact
-            size = xp.take(self.size_array if xp.is_array else self.sizes, xp.index(u_size * len(self.sizes)))
-        else:
-            size = self.size(u_size, xp)
+        size = self.size(u_size, xp)
         news = 0
         if self.informed > 0.0:
             news = xp.where(u_informed < 0.5 * self.informed, one, xp.where(u_informed < self.informed, -one, 0))
@@ -121,7 +122,12 @@ class OrderFlow:
 
     def size(self, u: Number, xp: SimpleNamespace) -> Number:
         """Inverse-CDF sampling of the size from a uniform ``u`` in ``[0, 1)``."""
-        index = xp.minimum(xp.searchsorted(self.size_cdf, u), len(self.sizes) - 1)
+        if self.size_probs is None:  # uniform sizes: the index is floor(u·m), cheaper than a search and exact
+            if self.size_step == 1:  # sizes s0, s0 + 1, …: no table either
+                return xp.floor(u * len(self.sizes)) + self.sizes[0]
+            index = xp.index(u * len(self.sizes))
+        else:
+            index = xp.minimum(xp.searchsorted(self.size_cdf, u), len(self.sizes) - 1)
         return xp.take(self.size_array if xp.is_array else self.sizes, index)
 
     def side_law(self, last_side: int) -> tuple[float, float, float, float]:
