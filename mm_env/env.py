@@ -20,15 +20,13 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Description
 
     At every step the market maker (MM) quotes ``bid = P − δ_b`` and ``ask = P + δ_a`` around the mid ``P``.
-    With probability ``pi`` a trader arrives, buys or sells with equal probability, and brings a size ``Q`` drawn
-    from ``sizes``. The quote on the trader's side fills with probability ``A·exp(−k·δ)``: quoting tighter trades
-    more often but earns less per unit. The executed size is cut so that the inventory stays within
-    ``[−I_max, I_max]``, and every executed unit moves the mid by ``kappa`` in the trader's direction (linear
-    permanent impact), plus optional noise ``sigma·ε``. The MM is penalised by ``lam·I²`` on the inventory it
-    carries, so it must skew its quotes to shed risk. The model is the one of ``MODEL.md`` §2; with
-    ``preset="article"`` (or a scenario preset) it is the original article's model of §5, where every order fills.
-    ``mode="article"`` alone switches the fills and the reward; the article presets also lift the inventory limit
-    and the largest offset (``I_max = 1800``, ``delta_max = 200``) so that neither ever binds, as in the article.
+    With probability ``pi`` a trader arrives, buys or sells, and brings a size ``Q``. The quote on the trader's side
+    fills with probability ``A·exp(−k·δ)``: quoting tighter trades more often but earns less per unit. The executed
+    size is cut so that the inventory stays within ``[−I_max, I_max]``, and every executed unit moves the mid in the
+    trader's direction (price impact). The MM is penalised by ``lam·I²`` on the inventory it carries, so it must skew
+    its quotes to shed risk. The default model is that of ``MODEL.md`` §2; §7's extensions (asymmetric, adaptive and
+    informed traders, power-law and transient impact, jumps and mean reversion) are keyword arguments away, and
+    ``preset="article"`` (or a scenario preset) is the original article's model of §5, where every order fills.
 
     ## Action Space
 
@@ -46,14 +44,16 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     |---------------------------------|------------------------------------------------------|-------|------|
     | ``inventory`` (default)         | inventory ``I / I_max``                              | -1    | 1    |
     | ``time_left`` (default)         | fraction of the episode left, ``(T − t) / T``        | 0     | 1    |
-    | ``mid_change``                  | ``(P_t − P_{t−1}) / (κ·max size + 4σ)``, clipped     | -1    | 1    |
+    | ``last_side`` (default with ``momentum ≠ 0``) | side ``L`` of the last trade (+1 a trader bought) | -1 | 1 |
+    | ``mid_change``                  | ``P_t − P_{t−1}`` over its scale, clipped            | -1    | 1    |
     | ``last_fill``                   | the MM's signed fill in the last step / max size     | -1    | 1    |
 
-    ``mid_change`` is exact within ±1 when ``sigma = 0`` (one trade moves the mid by at most ``κ·max size``).
-    ``last_fill`` counts what the MM bought as positive (its inventory change), unlike ``info["fill_side"]``,
-    which gives the side of the MM's quote that traded (+1 its ask: it sold).
+    ``mid_change`` is scaled by the largest move one step can make without noise (impact of the largest trade, the
+    informed jump, the mid jump) plus ``4σ``. ``last_fill`` counts what the MM bought as positive (its inventory
+    change), unlike ``info["fill_side"]``, which gives the side of the MM's quote that traded (+1 its ask: it sold).
 
-    The default pair makes the task Markov: the optimal policy depends on ``(t, I)`` only.
+    The default observation makes the task Markov whenever the model has an exact optimum: the optimal policy
+    depends on ``(t, I)``, or ``(t, I, L)`` when traders react to the last trade.
 
     ## Rewards
 
@@ -64,7 +64,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Starting State
 
-    No inventory, no cash, the mid at ``P0``; deterministic. The randomness is in the traders.
+    No inventory, no cash, the mid at ``P0``; deterministic. The randomness is in the traders and the mid's noise.
 
     ## Episode End
 
@@ -85,17 +85,15 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     import mm_env
 
     env = gym.make("mm_env/MarketMaking-v0")                        # the default model
-    env = gym.make("mm_env/MarketMaking-v0", preset="easy", T=100)  # a preset, with overrides
-    env = gym.make("mm_env/MarketMaking-v0", lam=0.002, observation_features=["inventory", "time_left", "mid_change"])
+    env = gym.make("mm_env/MarketMaking-v0", preset="informed")     # a preset (mm_env.PRESETS) ...
+    env = gym.make("mm_env/MarketMaking-v0", lam=0.002, momentum=0.5, reward="mtm")  # ... and any parameter
     ```
 
-    * ``params``: a :class:`~mm_env.params.MarketParams`; or ``preset`` (``"default"``, ``"easy"``, ``"mtm"``,
-      ``"article"``, ``"article_low_volatility"``, ``"article_high_volatility"``, ``"article_low_risk_weight"``,
-      ``"article_low_penalty"``) with any model parameter as a keyword override (``T``, ``P0``, ``I_max``, ``pi``,
-      ``sizes``, ``size_probs``, ``A``, ``k``, ``lam``, ``alpha``, ``kappa``, ``sigma``, ``delta_min``,
-      ``delta_max``, ``reward``, ``mode``).
-    * ``observation_features``: the names above (default ``("inventory", "time_left")``).
-    * ``normalize_actions``: ``True`` (default) for the ``[-1, 1]`` action box, ``False`` for raw offsets.
+    The keywords are those of :meth:`mm_env.config.EnvConfig.from_kwargs`: ``params`` (a
+    :class:`~mm_env.params.MarketParams`) or ``preset``, ``observation_features``, ``normalize_actions``, and any
+    model parameter by its flat name, documented once in its component (:mod:`mm_env.model`); ``render_mode`` may be
+    ``"rgb_array"``. ``env.state`` is the model state (:class:`~mm_env.dynamics.MarketState`), which the baseline
+    policies of ``agents`` quote from.
 
     ## Version History
 
