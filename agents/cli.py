@@ -35,11 +35,16 @@ def add_env_kwargs_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def params_from_cli(parser: argparse.ArgumentParser, preset: str, env_kwargs: Sequence[str]) -> MarketParams:
-    """Build the parameters, turning any invalid value into a clean ``parser.error`` (exit status 2)."""
+def params_from_cli(
+    parser: argparse.ArgumentParser, preset: str, env_kwargs: Sequence[str]
+) -> tuple[str, MarketParams]:
+    """The preset's name (``--preset``, or ``preset=`` among the keywords) and the parameters built from it.
+
+    Any invalid value becomes a clean ``parser.error`` (exit status 2).
+    """
     try:
         overrides = parse_key_values(env_kwargs)
         preset = overrides.pop("preset", preset)
-        return make_params(preset, **overrides)
+        return preset, make_params(preset, **overrides)
     except ValueError as error:
         parser.error(str(error))

@@ -210,16 +210,20 @@ class Baselines(NamedTuple):
     """The best tuned heuristic (by its tuning value) when there is no DP optimum, else ``None``."""
 
 
-def baseline_policies(params: MarketParams, tuned: bool = True, strawmen: bool = True) -> Baselines:
+def baseline_policies(
+    params: MarketParams, tuned: bool = True, strawmen: bool = True, scenario: str | None = None
+) -> Baselines:
     """The standard comparison set for a model.
 
     The DP optimum (where it exists), the article's rule (as published and, with ``tuned``, tuned), linear skews,
     the continuous-time closed forms where they apply, and with ``strawmen`` a constant offset and the flipped rule
-    (what not to do).
+    (what not to do). In article mode the set is the article's rule with the ``(Δ, γ)`` of the named scenario
+    (``scenario``, a key of ``ARTICLE_SCENARIOS`` or ``"article"``; by default Δ = 0.5, γ = 0.1): two scenarios
+    can share their model and differ only in the rule, so the model alone cannot tell them apart.
     """
     if not params.fill.quotes_matter:
-        scenario = next((s for s in ARTICLE_SCENARIOS.values() if s.params == params), None)
-        spread_base, gamma = (scenario.spread_base, scenario.gamma) if scenario else (0.5, 0.1)
+        named = ARTICLE_SCENARIOS.get("article_low_volatility" if scenario == "article" else scenario or "")
+        spread_base, gamma = (named.spread_base, named.gamma) if named else (0.5, 0.1)
         # Quotes do not move fills here, so the flipped rule would only repeat the rule's row (same spread 2Δ+γ|I|).
         return Baselines([ArticleRule(spread_base, gamma)], None)
     solution = exact_solution(params)
@@ -303,13 +307,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-tuning", action="store_true", help="skip the tuned heuristics")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON, Markdown and figures")
     args = parser.parse_args(argv)
-    params = params_from_cli(parser, args.preset, args.env_kwargs)
+    preset, params = params_from_cli(parser, args.preset, args.env_kwargs)
     if args.episodes < 2:
         parser.error(f"--episodes must be at least 2; got {args.episodes}")
-    policies, benchmark = baseline_policies(params, tuned=not args.no_tuning)
+    policies, benchmark = baseline_policies(params, tuned=not args.no_tuning, scenario=preset)
     reason = unsolvable_reason(params)
     if reason is not None:
-        print(f"no exact optimum: {reason}")
+        print(f"no DP benchmark: {reason}")
     rows = compare(policies, params, args.episodes, args.seed, benchmark=benchmark)
     table = markdown_table(rows, benchmark)
     label = " ".join([f"preset={args.preset}", *args.env_kwargs])

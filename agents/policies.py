@@ -56,7 +56,9 @@ class Policy:
         ``(n, 2)`` for a batch of states, ``(2,)`` for one; normalised to ``[-1, 1]`` when the env normalises its
         actions.
 
-        >>> env = MarketMakingEnv(); _ = env.reset(seed=0)
+        >>> from mm_env.env import MarketMakingEnv
+        >>> env = MarketMakingEnv()
+        >>> _ = env.reset(seed=0)
         >>> _ = env.step(ArticleRule().action(env.state, env.config))
         """
         batch = MarketState(*(np.atleast_1d(np.asarray(value, dtype=np.float64)) for value in state))
@@ -154,7 +156,8 @@ class TabularPolicy(Policy):
     def offsets(self, t: np.ndarray, inventory: np.ndarray, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
         """Table lookups at steps and inventories (the last trade's side taken as 0)."""
         t, inventory = np.broadcast_arrays(np.asarray(t, dtype=np.float64), np.asarray(inventory, dtype=np.float64))
-        state = MarketState(t, inventory, t, t, t, np.zeros_like(t), t)
+        zeros = np.zeros(t.shape)
+        state = MarketState(t, inventory, np.full(t.shape, params.P0), zeros, zeros, zeros, zeros)
         return self.quote(state, params)
 
     def tables(self, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:

@@ -131,6 +131,7 @@ class MarketBatch:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
 _ARRAYS_PER_STEP = 256  # generous: a step makes about 60 arrays of num_envs floats, plus the info arrays users keep
+_MOST_KEPT_BYTES = 512 * 1024 * 1024  # the most freed memory the process keeps for reuse, whatever the batch size
 _kept_bytes = 0
 
 
@@ -141,10 +142,11 @@ def keep_freed_memory(num_envs: int) -> None:
     about 16,384 environments each array is larger than glibc's default mmap threshold (128 KiB): it is mapped from
     the system, unmapped when freed, and every page faults in again at the next step (about 1,000 faults a step at
     65,536 environments, which halves the throughput). Raising the mmap and trim thresholds keeps that memory in the
-    heap, where the next step reuses it. Only glibc has these knobs; elsewhere this does nothing.
+    heap, where the next step reuses it. The settings hold for the whole process and are never lowered; the freed
+    memory kept is at most 512 MiB. Only glibc has these knobs; elsewhere this does nothing.
     """
     global _kept_bytes
-    wanted = _ARRAYS_PER_STEP * num_envs * 8
+    wanted = min(_ARRAYS_PER_STEP * num_envs * 8, _MOST_KEPT_BYTES)
     if num_envs * 8 < 64 * 1024 or wanted <= _kept_bytes or not sys.platform.startswith("linux"):
         return
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mm_env.dynamics import MarketState, Number
-from mm_env.params import MarketParams, make_params
+from mm_env.params import FLAT_NAMES, MarketParams, make_params
 from mm_env.spaces import Observer, action_space, check_features, decode_actions, default_features, observation_space
 
 
@@ -32,7 +32,8 @@ class EnvConfig:
     params: MarketParams = field(default_factory=MarketParams)
     features: tuple[str, ...] | None = None
     normalize_actions: bool = True
-    _observer: Observer = field(init=False, repr=False, compare=False)
+    observer: Observer = field(init=False, repr=False, compare=False)
+    """Computes the observations of these features (``observer(state, params)``; :meth:`observe` is the same)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, MarketParams):
@@ -42,13 +43,13 @@ class EnvConfig:
         if not isinstance(self.normalize_actions, (bool, np.bool_)):
             raise ValueError(f"normalize_actions={self.normalize_actions!r} is invalid: must be True or False")
         object.__setattr__(self, "normalize_actions", bool(self.normalize_actions))
-        object.__setattr__(self, "_observer", Observer(features))
+        object.__setattr__(self, "observer", Observer(features))
 
     @classmethod
     def from_kwargs(
         cls,
         params: MarketParams | None = None,
-        preset: str = "default",
+        preset: str | None = None,
         observation_features: Sequence[str] | None = None,
         normalize_actions: bool = True,
         **overrides: Any,
@@ -56,14 +57,22 @@ class EnvConfig:
         """The configuration from the front-ends' keywords.
 
         Args:
-            params: a model; or ``preset``: the name of one in :data:`mm_env.params.PRESETS`.
-            preset: the preset to start from when ``params`` is not given (default ``"default"``).
+            params: a model (a :class:`~mm_env.params.MarketParams`); or
+            preset: the name of one in :data:`mm_env.params.PRESETS` (default ``"default"``), not both.
             observation_features: the observation's features, in order (default: the model's default).
             normalize_actions: ``True`` (default) for the ``[-1, 1]`` action box, ``False`` for raw offsets.
             **overrides: any model parameter by its flat name (``lam=0.002``, ``reward="mtm"``, ``informed=0.2``;
                 :data:`mm_env.params.FLAT_NAMES` lists them).
         """
-        model = make_params(params if params is not None else preset, **overrides)
+        if params is not None and preset is not None:
+            raise ValueError(f"give params or preset={preset!r}, not both")
+        if params is not None and not isinstance(params, MarketParams):
+            raise ValueError(f"params={params!r} is invalid: must be a MarketParams (or give preset=NAME)")
+        unknown = sorted(set(overrides) - set(FLAT_NAMES))
+        if unknown:
+            allowed = ["params", "preset", "observation_features", "normalize_actions", *FLAT_NAMES]
+            raise ValueError(f"{unknown[0]!r} is not an environment keyword or model parameter; allowed: {allowed}")
+        model = make_params(params if params is not None else preset or "default", **overrides)
         return cls(model, observation_features, normalize_actions)  # type: ignore[arg-type]  # validated there
 
     @property
@@ -78,7 +87,7 @@ class EnvConfig:
 
     def observe(self, state: MarketState) -> np.ndarray:
         """The observation of one state ``(d,)`` or of a batch ``(n, d)``, float32."""
-        return self._observer(state, self.params)
+        return self.observer(state, self.params)
 
     def decode(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
         """The bid and ask offsets of an action (``batch=None``) or of ``batch`` actions (see ``decode_actions``)."""

@@ -13,8 +13,9 @@ uniforms for the trader's arrival and side, its size and the fill; then one for 
 ``informed > 0`` and one for mid jumps if ``jump_prob > 0``; then a standard normal if ``sigma > 0``. A component
 that is off draws nothing, so the default model's stream is that of §2.
 
-The state has one market maker per environment. Several (§8) add a trailing agent axis to ``inventory``, ``cash``
-and ``traded`` and a matching step that picks the best quote on the trader's side; the draws stay per environment.
+The state has one market maker per environment. The draws belong to the environment (one trader, one fill uniform,
+one mid), not to a market maker, so they do not change when the market makers' quantities (``inventory``, ``cash``,
+``traded``) gain an agent axis.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mm_env.model.xp import Number, array, scalar
+from mm_env.model.xp import Number, namespace
 from mm_env.params import MarketParams
 
 __all__ = ["Draws", "MarketState", "Number", "Outcome", "initial_state", "sample_draws", "transition"]
@@ -60,10 +61,10 @@ class Draws(NamedTuple):
     """The quote on the trader's side fills when this is below its fill probability."""
     noise: Number = 0.0
     """The standard normal of the mid noise (0 when ``sigma = 0``)."""
-    informed: Number = 1.0
-    """Makes the trader informed when below ``informed`` (1, never, when the model has no informed traders)."""
-    jump: Number = 1.0
-    """Brings a mid jump when below ``jump_prob`` (1, never, when the model has no jumps)."""
+    informed: Number | None = None
+    """Makes the trader informed when below ``informed`` (``None`` when the model has no informed traders)."""
+    jump: Number | None = None
+    """Brings a mid jump when below ``jump_prob`` (``None`` when the model has no jumps)."""
 
 
 class Outcome(NamedTuple):
@@ -94,13 +95,14 @@ def initial_state(params: MarketParams, n: int | None = None) -> MarketState:
 
 def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None = None) -> Draws:
     """Draw the random numbers of one step for one environment (``n=None``) or ``n`` of them."""
-    rows, informed, jumps, normal = params.draw_layout
+    informed, jumps = params.flow.draws_informed, params.noise.draws_jump
+    rows = 3 + informed + jumps
     uniforms = rng.random(rows).tolist() if n is None else rng.random((rows, n))
-    normal = (rng.standard_normal() if n is None else rng.standard_normal(n)) if normal else 0.0
-    if rows == 3:
-        return Draws(*uniforms, normal)
+    normal = 0.0
+    if params.noise.draws_normal:
+        normal = rng.standard_normal() if n is None else rng.standard_normal(n)
     side, size, fill, *extra = uniforms
-    return Draws(side, size, fill, normal, extra[0] if informed else 1.0, extra[-1] if jumps else 1.0)
+    return Draws(side, size, fill, normal, extra[0] if informed else None, extra[-1] if jumps else None)
 
 
 def transition(
@@ -111,7 +113,7 @@ def transition(
     ``bid_offset`` and ``ask_offset`` are the offsets ``δ_b, δ_a`` from the mid, already within
     ``[delta_min, delta_max]``.
     """
-    xp = array if isinstance(state.inventory, np.ndarray) else scalar
+    xp = namespace(state.inventory)
     t, inventory, mid, cash, _, last_traded, transient = state
     flow, impact = params.flow, params.impact
     side, size, news = flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
@@ -125,11 +127,11 @@ def transition(
     new_cash = cash + traded * mid + earned
     # The fundamental part of the mid moves by permanent impact, the informed trader's news and exogenous noise.
     mid_change = impact.permanent_move(traded, executed, xp)
-    if flow.informed > 0.0:
+    if flow.draws_informed:
         mid_change = mid_change + flow.info_jump * news
     if params.noise.moves:
-        mid_change = params.noise.move(mid_change, mid - transient, draws.noise, draws.jump, params.P0, xp)
-    if impact.transient_kappa > 0.0:
+        mid_change = mid_change + params.noise.move(mid - transient, draws.noise, draws.jump, params.P0, xp)
+    if impact.transient:
         new_transient = impact.transient_level(transient, traded)
         mid_change = mid_change + (new_transient - transient)
     else:

@@ -12,6 +12,7 @@ from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
 from mm_env.params import MarketParams
 from mm_env.render import HISTORY_KEYS, episode_figure, figure_to_rgb
+from mm_env.spaces import decode_actions
 
 
 class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -134,11 +135,12 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if before.t >= self.params.T:
             raise RuntimeError(f"the episode ended after T={self.params.T} steps; call reset()")
-        bid, ask = self.config.decode(action)
+        # The one-environment hot path calls the decoder and the observer directly rather than through the config.
+        bid, ask = decode_actions(action, self.params, self.normalize_actions)
         draws = sample_draws(self.np_random, self.params)
         self.state, outcome = transition(before, bid, ask, draws, self.params)
         info = step_info(before, self.state, bid, ask, outcome)
-        obs = self.config.observe(self.state)
+        obs = self.config.observer(self.state, self.params)
         if self._history is not None:
             recorded = (before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
             for key, value in zip(HISTORY_KEYS, recorded, strict=True):

@@ -77,9 +77,6 @@ class MarketParams:
     impact: PriceImpact = field(default_factory=PriceImpact)
     noise: MidNoise = field(default_factory=MidNoise)
     objective: Objective = field(default_factory=Objective)
-    draw_layout: tuple[int, bool, bool, bool] = field(init=False, repr=False, compare=False)
-    """What a step draws: the number of uniforms, whether they include the informed and the jump uniform, and
-    whether a normal follows (see :func:`mm_env.dynamics.sample_draws`)."""
 
     def __post_init__(self) -> None:
         check_int(self, "T", minimum=1)
@@ -92,19 +89,6 @@ class MarketParams:
             if not isinstance(value, classes):
                 allowed = " or ".join(cls.__name__ for cls in classes)
                 raise ValueError(f"{name}={value!r} is invalid: must be a {allowed}")
-        informed, jumps = self.flow.draws_informed, self.noise.draws_jump
-        object.__setattr__(self, "draw_layout", (3 + informed + jumps, informed, jumps, self.noise.draws_normal))
-
-    def __getattr__(self, name: str) -> Any:
-        # Flat reads (params.lam, params.kappa, ...) go to the component that owns the name.
-        owner = FLAT_OWNERS.get(name)
-        if owner is not None:
-            component = object.__getattribute__(self, owner)
-            if hasattr(component, name):
-                return getattr(component, name)
-        if name == "mode":
-            return self.fill.mode
-        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     @property
     def max_size(self) -> int:
@@ -129,6 +113,17 @@ class MarketParams:
             value = getattr(self, component)
             flat.update({name: _plain(getattr(value, name)) for name in _init_fields(type(value))})
         return flat
+
+
+def _flat_read(component: str, name: str) -> property:
+    return property(lambda self: getattr(getattr(self, component), name), doc=f"``{component}.{name}``, read flat.")
+
+
+# Flat reads (params.lam, params.kappa, …) as plain properties: a __getattr__ hook would slow every attribute access
+# of the class, and the step reads the model's attributes many times.
+for _name, _component in FLAT_OWNERS.items():
+    setattr(MarketParams, _name, _flat_read(_component, _name))
+MarketParams.mode = property(lambda self: self.fill.mode, doc="The fill law's name: ``standard`` or ``article``.")
 
 
 def _from_flat(base: dict[str, Any], changes: dict[str, Any]) -> MarketParams:
@@ -202,7 +197,8 @@ PRESETS: dict[str, MarketParams] = {
     "mtm": _DEFAULT.replace(reward="mtm"),
     # §7.1: a fifth of the traders know the next jump of ±0.5; under mtm the optimal quotes widen to pay for it.
     "informed": _DEFAULT.replace(reward="mtm", informed=0.2, info_jump=0.5),
-    # §7.1: trend-following flow, a buy makes the next buy more likely (the state becomes (t, I, L)).
+    # §7.1: trend-following flow, a buy makes the next buy more likely. The value depends on the last trade's side L;
+    # the optimal quotes do not (L changes who comes next, not what a fill is worth).
     "momentum": _DEFAULT.replace(momentum=0.6),
     # §7.2: the square-root law, as strong as the linear default at the largest size (0.15·√9 = 0.05·9).
     "sqrt_impact": _DEFAULT.replace(reward="mtm", kappa=0.15, impact_exponent=0.5, alpha=0.01),

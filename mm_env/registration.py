@@ -12,7 +12,8 @@ _VECTOR_ENTRY_POINT = "mm_env.vector_env:MarketMakingVectorEnv"
 
 def register_envs() -> None:
     """Register the ids (idempotent, so re-importing the package does not warn)."""
-    for env_id, preset in ((MARKET_MAKING_ID, "default"), (ARTICLE_ID, "article")):
+    # The default id passes no preset, so that gym.make(MARKET_MAKING_ID, params=...) works.
+    for env_id, kwargs in ((MARKET_MAKING_ID, {}), (ARTICLE_ID, {"preset": "article"})):
         if env_id in gym.registry:
             continue
         # No max_episode_steps: the env terminates itself after T steps, and T is a keyword argument.
@@ -20,5 +21,5 @@ def register_envs() -> None:
             id=env_id,
             entry_point=_ENTRY_POINT,
             vector_entry_point=_VECTOR_ENTRY_POINT,
-            kwargs={"preset": preset},
+            kwargs=kwargs,
         )

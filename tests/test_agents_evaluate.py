@@ -217,3 +217,11 @@ def test_cli_evaluate_bad_arguments(tmp_path, args, message):
     assert "error:" in result.stderr and "usage:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("name", sorted(ARTICLE_SCENARIOS))
+def test_an_article_scenario_is_evaluated_with_its_own_rule(name):
+    # article_low_risk_weight and article_high_volatility share their model and differ only in γ.
+    scenario = ARTICLE_SCENARIOS[name]
+    (rule,), _ = baseline_policies(scenario.params, scenario=name)
+    assert (rule.spread_base, rule.gamma) == (scenario.spread_base, scenario.gamma)

@@ -258,7 +258,7 @@ def test_scalar_and_array_paths_agree(params):
     states = MarketState(*(np.array([float(c[0][i]) for c in CASES]) for i in range(7)))
     bids = np.array([c[1] for c in CASES])
     asks = np.array([c[2] for c in CASES])
-    draws = Draws(*(np.array([float(c[3][i]) for c in CASES]) for i in range(6)))
+    draws = Draws(*(np.array([float(c[3][i]) for c in CASES]) for i in range(4)))
     batch_state, batch_out = transition(states, bids, asks, draws, params)
     for j, (state, out) in enumerate(scalar_results):
         for name, value in state._asdict().items():
@@ -527,4 +527,4 @@ def test_the_draws_grow_only_for_extensions_that_are_on():
     assert [d.side, d.size, d.fill, d.informed, d.jump] == reference.tolist()
     assert rng.random() == np.random.default_rng(0).random(6)[-1]  # five uniforms were taken, no normal
     plain = sample_draws(np.random.default_rng(0), make_params())
-    assert (plain.informed, plain.jump, plain.noise) == (1.0, 1.0, 0.0)  # neutral values: never informed, no jump
+    assert (plain.informed, plain.jump, plain.noise) == (None, None, 0.0)  # nothing drawn for what is off

@@ -455,3 +455,13 @@ def test_momentum_dp_is_symmetric_under_mirroring():
         solution = solve_dp(params)
         np.testing.assert_allclose(solution.value, solution.value[:, ::-1, ::-1], atol=1e-9)
         np.testing.assert_allclose(solution.bid, solution.ask[:, ::-1, ::-1], atol=1e-12)
+
+
+def test_with_momentum_alone_the_value_depends_on_the_last_side_but_the_optimal_quotes_do_not():
+    # L only changes the arrival weights w_s; the fill's worth c_s depends on the next state alone.
+    solution = solve_dp(make_params("momentum", T=30))
+    assert np.ptp(solution.bid, axis=2).max() == 0.0 and np.ptp(solution.ask, axis=2).max() == 0.0
+    assert np.ptp(solution.value[0], axis=1).max() > 0.1
+    # With informed traders under mtm the news term makes the quotes depend on L too.
+    coupled = solve_dp(make_params("informed", T=30, momentum=0.6))
+    assert np.ptp(coupled.bid, axis=2).max() > 0.01

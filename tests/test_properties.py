@@ -166,7 +166,7 @@ def test_batched_step_equals_scalar_steps(inputs):
     params, rows = inputs
     expected = [transition(state, bid, ask, draws, params) for state, bid, ask, draws in rows]
     states = MarketState(*(np.array([float(r[0][i]) for r in rows]) for i in range(7)))
-    draws = Draws(*(np.array([float(r[3][i]) for r in rows]) for i in range(6)))
+    draws = Draws(*(np.array([float(r[3][i]) for r in rows]) for i in range(4)))
     bids = np.array([r[1] for r in rows])
     asks = np.array([r[2] for r in rows])
     batch_state, batch_out = transition(states, bids, asks, draws, params)

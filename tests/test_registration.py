@@ -9,6 +9,7 @@ import warnings
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from helpers import ARTICLE_ENV_ID, ENV_ID
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -89,7 +90,8 @@ def test_both_ids_registered_after_import():
     assert mm_env.ARTICLE_ID == ARTICLE_ENV_ID
     for env_id, preset in ((ENV_ID, "default"), (ARTICLE_ENV_ID, "article")):
         spec = gym.spec(env_id)
-        assert spec.kwargs["preset"] == preset
+        assert spec.kwargs.get("preset", "default") == preset
+        assert gym.make(env_id).unwrapped.params == mm_env.make_params(preset)
         assert spec.vector_entry_point is not None
         assert spec.max_episode_steps is None  # the env terminates itself after T steps
 
@@ -127,3 +129,18 @@ def test_article_id_vector_entry_point():
     env = gym.make_vec(ARTICLE_ENV_ID, num_envs=3)
     assert isinstance(env.unwrapped, MarketMakingVectorEnv)
     assert env.unwrapped.params.mode == "article"
+
+
+def test_params_and_preset_together_are_refused():
+    params = mm_env.make_params(T=20)
+    assert gym.make(ENV_ID, params=params).unwrapped.params == params
+    with pytest.raises(ValueError, match="not both"):
+        gym.make(ENV_ID, params=params, preset="mtm")
+    with pytest.raises(ValueError, match="must be a MarketParams"):
+        gym.make(ENV_ID, params="mtm")
+
+
+def test_an_unknown_keyword_lists_the_environment_keywords_too():
+    with pytest.raises(ValueError, match="'features' is not an environment keyword") as excinfo:
+        gym.make(ENV_ID, features=["inventory"])
+    assert "observation_features" in str(excinfo.value) and "lam" in str(excinfo.value)

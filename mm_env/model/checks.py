@@ -46,9 +46,18 @@ def check_real(
         ok = False
     ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
-        lower, upper = "(" if low_open else "[", ")" if high_open else "]"
-        fail(name, value, f"a finite number in {lower}{low}, {high}{upper}")
+        fail(name, value, "a finite number" + _range_text(low, high, low_open, high_open))
     object.__setattr__(owner, name, float(value))
+
+
+def _range_text(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    if math.isinf(low) and math.isinf(high):
+        return ""
+    if math.isinf(high):
+        return f" {'>' if low_open else '>='} {low}"
+    if math.isinf(low):
+        return f" {'<' if high_open else '<='} {high}"
+    return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
 
 
 def check_choice(owner: Any, name: str, allowed: Sequence[str]) -> None:

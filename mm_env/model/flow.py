@@ -56,8 +56,10 @@ class OrderFlow:
     size_cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
     size_array: np.ndarray = field(init=False, repr=False, compare=False)
     """``sizes`` as a read-only float array, the table a batch looks sizes up in."""
-    size_step: int = field(init=False, repr=False, compare=False)
-    """1 when the sizes run ``s0, s0 + 1, …`` (then a uniform size needs no table), else 0."""
+    consecutive_sizes: bool = field(init=False, repr=False, compare=False)
+    """Whether the sizes run ``s0, s0 + 1, …`` (then a uniform size needs no table)."""
+    draws_informed: bool = field(init=False, repr=False, compare=False)
+    """Whether a step needs the ``informed`` uniform (only when informed traders exist)."""
 
     def __post_init__(self) -> None:
         check_real(self, "pi", low=0.0, high=1.0)
@@ -78,17 +80,13 @@ class OrderFlow:
         object.__setattr__(self, "size_cdf", tuple(cdf))
         object.__setattr__(self, "size_array", sizes)
         consecutive = self.sizes == tuple(range(self.sizes[0], self.sizes[0] + len(self.sizes)))
-        object.__setattr__(self, "size_step", int(consecutive))
+        object.__setattr__(self, "consecutive_sizes", consecutive)
+        object.__setattr__(self, "draws_informed", self.informed > 0.0)
 
     @property
     def max_size(self) -> int:
         """The largest trader size."""
         return max(self.sizes)
-
-    @property
-    def draws_informed(self) -> bool:
-        """Whether the flow needs the step's ``informed`` uniform (only when informed traders exist)."""
-        return self.informed > 0.0
 
     def buy_probability(self, last_side: Number) -> Number:
         """The probability ``p_buy + (φ/2)·L`` that an uninformed trader buys, given the last trade's side ``L``."""
@@ -111,19 +109,19 @@ class OrderFlow:
         side = xp.where(u_side < self.pi * buy, one, -one)
         size = self.size(u_size, xp)
         news = 0
-        if self.informed > 0.0:
+        if self.draws_informed:
             news = xp.where(u_informed < 0.5 * self.informed, one, xp.where(u_informed < self.informed, -one, 0))
             side = xp.where(news != 0, news, side)
         if self.pi < 1.0:  # no trader: no side, no size, no news
             arrived = u_side < self.pi
             side, size = xp.where(arrived, side, 0), xp.where(arrived, size, 0)
-            news = xp.where(arrived, news, 0) if self.informed > 0.0 else news
+            news = xp.where(arrived, news, 0) if self.draws_informed else news
         return side, size, news
 
     def size(self, u: Number, xp: SimpleNamespace) -> Number:
         """Inverse-CDF sampling of the size from a uniform ``u`` in ``[0, 1)``."""
         if self.size_probs is None:  # uniform sizes: the index is floor(u·m), cheaper than a search and exact
-            if self.size_step == 1:  # sizes s0, s0 + 1, …: no table either
+            if self.consecutive_sizes:  # sizes s0, s0 + 1, …: no table either
                 return xp.floor(u * len(self.sizes)) + self.sizes[0]
             index = xp.index(u * len(self.sizes))
         else:

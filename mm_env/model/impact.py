@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from mm_env.model.checks import check_real
@@ -26,17 +26,15 @@ class PriceImpact:
     impact_exponent: float = 1.0
     transient_kappa: float = 0.0
     transient_decay: float = 0.0
+    transient: bool = field(init=False, repr=False, compare=False)
+    """Whether trades leave a transient part in the mid (which the state must then carry)."""
 
     def __post_init__(self) -> None:
         check_real(self, "kappa", low=0.0)
         check_real(self, "impact_exponent", low=0.0, high=1.0, low_open=True)
         check_real(self, "transient_kappa", low=0.0)
         check_real(self, "transient_decay", low=0.0, high=1.0, high_open=True)
-
-    @property
-    def transient(self) -> bool:
-        """Whether trades leave a transient part in the mid (which the state must then carry)."""
-        return self.transient_kappa > 0.0
+        object.__setattr__(self, "transient", self.transient_kappa > 0.0)
 
     def permanent_move(self, traded: Number, executed: Number, xp: SimpleNamespace) -> Number:
         """The permanent mid move ``S·κ·Q'^β`` of a trade of signed size ``traded = S·Q'``."""

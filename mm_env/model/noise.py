@@ -28,6 +28,10 @@ class MidNoise:
     mean_reversion: float = 0.0
     moves: bool = field(init=False, repr=False, compare=False)
     """Whether the mid moves by anything here at all (else the transition skips :meth:`move`)."""
+    draws_normal: bool = field(init=False, repr=False, compare=False)
+    """Whether a step needs a standard normal draw."""
+    draws_jump: bool = field(init=False, repr=False, compare=False)
+    """Whether a step needs a jump uniform."""
 
     def __post_init__(self) -> None:
         check_real(self, "sigma", low=0.0)
@@ -36,33 +40,24 @@ class MidNoise:
         check_real(self, "mean_reversion", low=0.0, high=1.0, high_open=True)
         moves = self.sigma > 0.0 or (self.jump_prob > 0.0 and self.jump_size > 0.0) or self.mean_reversion > 0.0
         object.__setattr__(self, "moves", moves)
+        object.__setattr__(self, "draws_normal", self.sigma > 0.0)
+        object.__setattr__(self, "draws_jump", self.jump_prob > 0.0)
 
-    @property
-    def draws_normal(self) -> bool:
-        """Whether a step needs a standard normal draw."""
-        return self.sigma > 0.0
-
-    @property
-    def draws_jump(self) -> bool:
-        """Whether a step needs a jump uniform."""
-        return self.jump_prob > 0.0
-
-    def move(
-        self, change: Number, fundamental: Number, normal: Number, u_jump: Number, anchor: float, xp: SimpleNamespace
-    ) -> Number:
-        """Add this step's noise, jump and mean reversion of the fundamental part ``F`` of the mid to ``change``.
+    def move(self, fundamental: Number, normal: Number, u_jump: Number, anchor: float, xp: SimpleNamespace) -> Number:
+        """This step's move of the fundamental part ``F`` of the mid: noise, a jump and mean reversion.
 
         A jump happens when ``u_jump < jump_prob``, upwards when ``u_jump < jump_prob/2``; mean reversion pulls
         ``F`` towards ``anchor``.
         """
-        if self.sigma > 0.0:
-            change = change + self.sigma * normal
-        if self.jump_prob > 0.0:
+        move = 0.0
+        if self.draws_normal:
+            move = move + self.sigma * normal
+        if self.draws_jump:
             jump = xp.where(u_jump < 0.5 * self.jump_prob, 1.0, xp.where(u_jump < self.jump_prob, -1.0, 0.0))
-            change = change + self.jump_size * jump
+            move = move + self.jump_size * jump
         if self.mean_reversion > 0.0:
-            change = change + self.mean_reversion * (anchor - fundamental)
-        return change
+            move = move + self.mean_reversion * (anchor - fundamental)
+        return move
 
     def largest_move(self) -> float:
         """A scale for the mid's exogenous move in a step: ``4σ + J_n`` (to scale observations)."""
