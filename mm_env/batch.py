@@ -13,7 +13,6 @@ import numpy as np
 
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, Number, Outcome, initial_state, sample_draws, transition
-from mm_env.model.xp import namespace
 from mm_env.params import MarketParams
 
 STATE_INFO_KEYS = ("inventory", "mid", "cash", "mtm_pnl")
@@ -54,13 +53,11 @@ def step_info(
 ) -> dict[str, Number]:
     """``info`` after a step: the new state plus the quotes (as prices) and what traded."""
     info = state_info(after)
-    # fill_side is the sign of the trade: the trader's side when something traded, 0 when nothing did (even when a
-    # trader came, say at the limit), never −0.0.
     info["bid"] = before.mid - bid_offset
     info["ask"] = before.mid + ask_offset
     info["trader_side"] = outcome.trader_side
     info["trader_size"] = outcome.trader_size
-    info["fill_side"] = namespace(after.traded).sign(after.traded)
+    info["fill_side"] = outcome.trader_side * (outcome.executed > 0)  # the trader's side when something traded
     info["fill_size"] = outcome.executed
     info["spread_captured"] = outcome.spread_captured
     info["inventory_penalty"] = outcome.inventory_penalty

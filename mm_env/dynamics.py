@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mm_env.model.xp import Number, namespace
+from mm_env.model.xp import Number, array, scalar
 from mm_env.params import MarketParams
 
 __all__ = ["Draws", "MarketState", "Number", "Outcome", "initial_state", "sample_draws", "transition"]
@@ -113,7 +113,7 @@ def transition(
     ``bid_offset`` and ``ask_offset`` are the offsets ``δ_b, δ_a`` from the mid, already within
     ``[delta_min, delta_max]``.
     """
-    xp = namespace(state.inventory)
+    xp = array if isinstance(state.inventory, np.ndarray) else scalar  # namespace(), inlined: one env's hot path
     t, inventory, mid, cash, _, last_traded, transient = state
     flow, impact = params.flow, params.impact
     side, size, news = flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
