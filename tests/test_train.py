@@ -199,3 +199,23 @@ def test_a_bad_argument_prints_no_traceback():
     assert result.returncode == 2
     assert "A=1.5 is invalid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("preset", "benchmark_tag"), [("transient", "best_heuristic"), ("momentum", "dp")], ids=["no DP", "with L"]
+)
+def test_train_runs_on_extension_presets_with_or_without_an_exact_optimum(tmp_path, preset, benchmark_tag):
+    result = run_train(*TINY, "--env-kwargs", f"preset={preset}", "T=20", "--log-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run,) = tmp_path.iterdir()
+    payload = json.loads((run / "comparison.json").read_text())
+    scalars = set(events(run).Tags()["scalars"])
+    assert f"eval/pct_of_{benchmark_tag}" in scalars and f"final/pct_of_{benchmark_tag}" in scalars
+    agent = payload["rows"][0]
+    if benchmark_tag == "best_heuristic":
+        assert payload["benchmark"].endswith("(tuned)") and "No exact optimum" in result.stdout
+        assert agent["exact_return"] is None and "DP optimum" not in {row["policy"] for row in payload["rows"]}
+    else:
+        assert payload["benchmark"] == "DP optimum"
+        assert agent["exact_return"] is not None  # the agent observes (I, t, L): exactly evaluated on (t, I, L)
+    assert agent["pct_of_benchmark"] is not None
