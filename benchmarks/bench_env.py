@@ -10,6 +10,7 @@ the arithmetic of the model itself.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -83,6 +84,38 @@ def minimal_numpy_rate(num_envs: int, steps: int) -> float:
     return num_envs * steps / (time.perf_counter() - start)
 
 
+def minimal_python_rate(steps: int) -> float:
+    """The default model's step for one environment as a plain Python loop: decode, draw, trade, reward, observe.
+
+    What a hand-written single environment does at the least (a float32 observation, a small ``info``): the
+    reference for the one-environment front-ends.
+    """
+    rng = np.random.default_rng(0)
+    action = np.full(2, OFFSET_ACTION, dtype=np.float32)
+    t, inventory, cash, mid = 0, 0, 0.0, 100.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        bid_action, ask_action = action.tolist()
+        bid, ask = min(max(2.5 * bid_action + 2.5, 0.0), 5.0), min(max(2.5 * ask_action + 2.5, 0.0), 5.0)
+        u_side, u_size, u_fill = rng.random(3).tolist()
+        side = 1 if u_side < 0.5 else -1
+        size = int(9 * u_size) + 1
+        offset = ask if side > 0 else bid
+        executed = min(size, 50 + side * inventory) if u_fill < 0.9 * math.exp(-2.0 * offset) else 0
+        traded = side * executed
+        cash += traded * mid + executed * offset
+        inventory -= traded
+        mid += 0.05 * traded
+        t += 1
+        reward = executed * offset - 0.005 * inventory * inventory
+        obs = np.array([inventory / 50, (200 - t) / 200], dtype=np.float32)
+        info = {"inventory": inventory, "mid": mid, "cash": cash, "reward": reward, "obs": obs}
+        if t == 200:
+            t, inventory, cash, mid = 0, 0, 0.0, 100.0
+    del info
+    return steps / (time.perf_counter() - start)
+
+
 def median_rate(measure: Callable[[], float], repeats: int) -> float:
     measure()  # warm-up: first-touch allocations and caches
     return statistics.median(measure() for _ in range(repeats))
@@ -120,12 +153,15 @@ def cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
 
 
 def reference_cases(quick: bool) -> dict[str, Callable[[], float]]:
-    """The minimal NumPy loop at the batch sizes of :func:`cases`, keyed by the case it is the reference of."""
+    """The minimal loops (plain Python for one env, NumPy for batches), keyed by the case they are the reference of."""
     scale = 10 if quick else 1
-    return {
-        f"MarketMakingVectorEnv, num_envs={n}": (lambda n=n: minimal_numpy_rate(n, max(8_000_000 // n // scale, 10)))
-        for n in (4096, 16384, 65536)
+    references: dict[str, Callable[[], float]] = {
+        "MarketMakingEnv, unwrapped": lambda: minimal_python_rate(200_000 // scale)
     }
+    for n in (4096, 16384, 65536):
+        steps = max(8_000_000 // n // scale, 10)
+        references[f"MarketMakingVectorEnv, num_envs={n}"] = lambda n=n, steps=steps: minimal_numpy_rate(n, steps)
+    return references
 
 
 def preset_cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
@@ -160,7 +196,7 @@ def main() -> None:
     print(f"machine: {machine()}; pinned to one core; median of {args.repeats} runs")
     references = {} if args.presets else reference_cases(args.quick)
     if args.markdown:
-        print("\n| front-end | env-steps/s | × minimal NumPy loop |\n|---|---:|---:|")
+        print("\n| front-end | env-steps/s | × minimal loop |\n|---|---:|---:|")
     for name, measure in preset_cases(args.quick) if args.presets else cases(args.quick):
         # The reference runs right after its case, so both see the same load on the machine.
         rate = median_rate(measure, args.repeats)
