@@ -266,7 +266,13 @@ COLUMNS = (
 
 def markdown_table(rows: Sequence[PolicyReport], benchmark: str | None = None) -> str:
     """The comparison as a Markdown table; ``benchmark`` names the policy ``% of`` refers to where there is no DP."""
-    titles = {"pct_of_benchmark": "% of DP" if benchmark is None else "% of best heuristic"}
+    if benchmark is not None:
+        title = "% of best heuristic"
+    elif any(row.pct_of_benchmark is not None for row in rows):
+        title = "% of DP"
+    else:  # neither a DP nor a benchmark heuristic (article mode, or untuned heuristics without a DP)
+        title = "% of benchmark"
+    titles = {"pct_of_benchmark": title}
     header = "| " + " | ".join(titles.get(key, title) for key, title, _ in COLUMNS) + " |"
     rule = "|" + "|".join("---" if key == "policy" else "---:" for key, _, _ in COLUMNS) + "|"
     lines = [header, rule]

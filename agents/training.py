@@ -237,63 +237,18 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     Returns the run folder and whether training was interrupted (Ctrl-C), in which case what was learned is saved
     and the final comparison is skipped.
     """
-    config, env, hyperparams = prepared.config, prepared.env, prepared.hyperparams
-    venv = make_training_env(env, prepared.n_envs, config.seed, hyperparams.get("normalize"))
-    algo_class = ALGORITHMS[config.algo]
-    if continue_from is not None:
-        stats = continue_from / "vecnormalize.pkl"
-        if stats.exists() and isinstance(venv, VecNormalize):
-            venv = VecNormalize.load(str(stats), venv.venv)
-        model = load_model(algo_class, continue_from / "model.zip", env=venv, device=config.device)
-        model.set_random_seed(config.seed)
-    else:
-        kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
-        policy = hyperparams.get("policy", "MlpPolicy")
-        model = algo_class(policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, **kwargs)
-    run_dir = next_run_dir(Path(config.log_dir), config.algo, config.env_id)
-    saved = {
-        **asdict(config),
-        "n_envs": prepared.n_envs,
-        "timesteps": prepared.timesteps,
-        "eval_freq": prepared.eval_freq,
-        "hyperparams": hyperparams,
-        "params": env.params.as_dict(),
-        "continue_from": str(continue_from) if continue_from else None,
-        "versions": versions(),
-    }
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    config = prepared.config
+    model = build_model(prepared, continue_from)
+    run_dir, saved = start_run(prepared, continue_from)
     formats = ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])
     model.set_logger(configure(str(run_dir), formats))
-    # Where the model has no exact optimum, the periodic evaluations compare with the best tuned heuristic.
-    benchmark = None if exact_solution(env.params) is not None else best_tuned_heuristic(env.params).policy
-    evaluation = PolicyEvaluationCallback(
-        env,
-        prepared.eval_freq,
-        config.eval_episodes,
-        PERIODIC_EVAL_SEED + config.seed,
-        run_dir,
-        obs_normalizer_getter=lambda: _vecnormalize(model.get_env()),
-        benchmark=benchmark,
-    )
+    evaluation = evaluation_callback(prepared, model, run_dir)
     print(
         f"training {config.algo.upper()} on {config.env_id} for {prepared.timesteps:,} steps "
         f"({prepared.n_envs} envs); run: {run_dir}"
     )
-    interrupted = False
-    try:
-        model.learn(
-            prepared.timesteps,
-            callback=CallbackList([MarketMetricsCallback(), evaluation]),
-            progress_bar=config.progress_bar,
-            reset_num_timesteps=continue_from is None,
-        )
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: saving what has been learned")
-    model.save(run_dir / "model.zip")
-    normalizer = _vecnormalize(model.get_env())
-    if normalizer is not None:
-        normalizer.save(str(run_dir / "vecnormalize.pkl"))
+    interrupted = learn(model, prepared, evaluation, resume=continue_from is not None)
+    save_model(model, run_dir)
     if interrupted:
         (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
         print(f"saved {run_dir / 'model.zip'}; compare it with: python train.py --evaluate {run_dir}")
@@ -305,6 +260,79 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     )
     _log_summary(model, rows, benchmark, saved)
     return run_dir, False
+
+
+def build_model(prepared: PreparedRun, continue_from: Path | None = None) -> BaseAlgorithm:
+    """The training env and the algorithm on it: new, or loaded from a saved run to continue it."""
+    config, hyperparams = prepared.config, prepared.hyperparams
+    venv = make_training_env(prepared.env, prepared.n_envs, config.seed, hyperparams.get("normalize"))
+    algo_class = ALGORITHMS[config.algo]
+    if continue_from is not None:
+        stats = continue_from / "vecnormalize.pkl"
+        if stats.exists() and isinstance(venv, VecNormalize):
+            venv = VecNormalize.load(str(stats), venv.venv)
+        model = load_model(algo_class, continue_from / "model.zip", env=venv, device=config.device)
+        model.set_random_seed(config.seed)
+        return model
+    kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+    policy = hyperparams.get("policy", "MlpPolicy")
+    return algo_class(policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, **kwargs)
+
+
+def start_run(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """A new run folder with its ``config.yaml``: every setting, the full model parameters and the versions."""
+    config = prepared.config
+    run_dir = next_run_dir(Path(config.log_dir), config.algo, config.env_id)
+    saved = {
+        **asdict(config),
+        "n_envs": prepared.n_envs,
+        "timesteps": prepared.timesteps,
+        "eval_freq": prepared.eval_freq,
+        "hyperparams": prepared.hyperparams,
+        "params": prepared.env.params.as_dict(),
+        "continue_from": str(continue_from) if continue_from else None,
+        "versions": versions(),
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    return run_dir, saved
+
+
+def evaluation_callback(prepared: PreparedRun, model: BaseAlgorithm, run_dir: Path) -> PolicyEvaluationCallback:
+    """The periodic evaluations: against the DP where the model has one, else against the best tuned heuristic."""
+    params = prepared.env.params
+    heuristic = None if exact_solution(params) is not None else best_tuned_heuristic(params).policy
+    return PolicyEvaluationCallback(
+        prepared.env,
+        prepared.eval_freq,
+        prepared.config.eval_episodes,
+        PERIODIC_EVAL_SEED + prepared.config.seed,
+        run_dir,
+        obs_normalizer_getter=lambda: _vecnormalize(model.get_env()),
+        benchmark=heuristic,
+    )
+
+
+def learn(model: BaseAlgorithm, prepared: PreparedRun, evaluation: PolicyEvaluationCallback, resume: bool) -> bool:
+    """Train for the run's budget; returns whether Ctrl-C interrupted it (what was learned stays in ``model``)."""
+    try:
+        model.learn(
+            prepared.timesteps,
+            callback=CallbackList([MarketMetricsCallback(), evaluation]),
+            progress_bar=prepared.config.progress_bar,
+            reset_num_timesteps=not resume,
+        )
+    except KeyboardInterrupt:
+        print("\ninterrupted: saving what has been learned")
+        return True
+    return False
+
+
+def save_model(model: BaseAlgorithm, run_dir: Path) -> None:
+    """Save the model and, if the env normalises, its statistics into the run folder."""
+    model.save(run_dir / "model.zip")
+    normalizer = _vecnormalize(model.get_env())
+    if normalizer is not None:
+        normalizer.save(str(run_dir / "vecnormalize.pkl"))
 
 
 def load_model(algo_class: type[BaseAlgorithm], path: Path, **kwargs: Any) -> BaseAlgorithm:
