@@ -25,7 +25,7 @@ from agents.cli import add_env_kwargs_argument, params_from_cli
 from agents.closed_forms import applicable_baselines
 from agents.dp import evaluate_tables, exact_solution, unsolvable_reason
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew, Policy
-from agents.tuning import best_tuned_heuristic, tune_article_rule, tune_linear_skew
+from agents.tuning import TUNING_EPISODES, best_tuned_heuristic, tune_article_rule, tune_linear_skew
 from mm_env.params import ARTICLE_SCENARIOS, MarketParams
 from mm_env.render import HISTORY_KEYS
 from mm_env.vector_env import MarketMakingVectorEnv
@@ -316,10 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     preset, params = params_from_cli(parser, args.preset, args.env_kwargs)
     if args.episodes < 2:
         parser.error(f"--episodes must be at least 2; got {args.episodes}")
-    policies, benchmark = baseline_policies(params, tuned=not args.no_tuning, scenario=preset)
     reason = unsolvable_reason(params)
     if reason is not None:
         print(f"no DP benchmark: {reason}")
+        if params.fill.quotes_matter and not args.no_tuning:
+            print(f"tuning the heuristics by Monte Carlo on {TUNING_EPISODES:,} episodes per candidate …", flush=True)
+    policies, benchmark = baseline_policies(params, tuned=not args.no_tuning, scenario=preset)
     rows = compare(policies, params, args.episodes, args.seed, benchmark=benchmark)
     table = markdown_table(rows, benchmark)
     label = " ".join([f"preset={args.preset}", *args.env_kwargs])
