@@ -2,7 +2,7 @@
 
 Examples::
 
-    python train.py                                   # PPO on the default preset, about ten minutes on two cores
+    python train.py                                   # PPO on the default preset, six to eight minutes on two cores
     python train.py --algo sac --timesteps 200000     # another algorithm, another budget
     python train.py --env-kwargs preset=easy lam=0.003 --hyperparams learning_rate=1e-4
     python train.py --evaluate runs/ppo_MarketMaking-v0_1          # compare a saved run again, no training
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--final-episodes",
         type=_positive,
-        default=10_000,
-        help="episodes of the final comparison (default: %(default)s)",
+        default=None,
+        help="episodes of the final comparison (default: 10,000; with --evaluate, the run's own)",
     )
     parser.add_argument("--log-dir", default="runs", help="folder of the runs (default: %(default)s)")
     parser.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", help="override tuned hyperparameters")

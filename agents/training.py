@@ -349,6 +349,7 @@ def load_model(algo_class: type[BaseAlgorithm], path: Path, **kwargs: Any) -> Ba
 
 def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], EnvConfig, dict]:
     """The saved final (and best, if any) agents of a run, with the run's model setup and configuration."""
+    run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
     if not config_path.exists():
         raise ValueError(f"{run_dir} is not a run folder (no config.yaml)")
