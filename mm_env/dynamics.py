@@ -10,16 +10,17 @@ arrays (a batch): it is written against :mod:`mm_env.model.xp`, picked once per 
 
 Draw layout per step, the same for one environment and a batch (so a batch of one reproduces a single environment):
 uniforms for the trader's arrival and side, its size and the fill; then one for informed traders if
-``informed > 0`` and one for mid jumps if ``jump_prob > 0``; then a standard normal if ``sigma > 0``. A component
-that is off draws nothing, so the default model's stream is that of §2.
+``informed > 0``, one for mid jumps if ``jump_prob > 0`` and, with competing market makers, one to split ties; then a
+standard normal if ``sigma > 0``. A component that is off draws nothing, so the default model's stream is that of §2.
 
-The state has one market maker per environment. The draws belong to the environment (one trader, one fill uniform,
-one mid), not to a market maker, so they do not change when the market makers' quantities (``inventory``, ``cash``,
-``traded``) gain an agent axis.
+The state here has one market maker per environment; :mod:`mm_env.competition.core` adds the agent axis of §8 and
+shares this module's draws and :func:`move_mid`. The draws belong to the environment (one trader, one fill uniform,
+one mid), not to a market maker, so competing market makers meet the same traders.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from mm_env.model.xp import Number, array, scalar
 from mm_env.params import MarketParams
 
-__all__ = ["Draws", "MarketState", "Number", "Outcome", "initial_state", "sample_draws", "transition"]
+__all__ = ["Draws", "MarketState", "Number", "Outcome", "initial_state", "move_mid", "sample_draws", "transition"]
 
 
 class MarketState(NamedTuple):
@@ -65,6 +66,8 @@ class Draws(NamedTuple):
     """Makes the trader informed when below ``informed`` (``None`` when the model has no informed traders)."""
     jump: Number | None = None
     """Brings a mid jump when below ``jump_prob`` (``None`` when the model has no jumps)."""
+    tie: Number | None = None
+    """Picks the winner among market makers that tie for the best quote (``None`` with one market maker)."""
 
 
 class Outcome(NamedTuple):
@@ -93,16 +96,28 @@ def initial_state(params: MarketParams, n: int | None = None) -> MarketState:
     return MarketState(*(np.zeros(n) for _ in range(2)), np.full(n, params.P0), *(np.zeros(n) for _ in range(4)))
 
 
-def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None = None) -> Draws:
-    """Draw the random numbers of one step for one environment (``n=None``) or ``n`` of them."""
+def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None = None, tie: bool = False) -> Draws:
+    """Draw the random numbers of one step for one environment (``n=None``) or ``n`` of them.
+
+    ``tie=True`` adds the uniform that splits ties between market makers quoting the same price (``MODEL.md`` §8),
+    after the model's own uniforms.
+    """
     informed, jumps = params.flow.draws_informed, params.noise.draws_jump
-    rows = 3 + informed + jumps
+    rows = 3 + informed + jumps + tie
     uniforms = rng.random(rows).tolist() if n is None else rng.random((rows, n))
     normal = 0.0
     if params.noise.draws_normal:
         normal = rng.standard_normal() if n is None else rng.standard_normal(n)
     side, size, fill, *extra = uniforms
-    return Draws(side, size, fill, normal, extra[0] if informed else None, extra[-1] if jumps else None)
+    return Draws(
+        side,
+        size,
+        fill,
+        normal,
+        extra[0] if informed else None,
+        extra[informed] if jumps else None,
+        extra[-1] if tie else None,
+    )
 
 
 def transition(
@@ -115,8 +130,7 @@ def transition(
     """
     xp = array if isinstance(state.inventory, np.ndarray) else scalar  # namespace(), inlined: one env's hot path
     t, inventory, mid, cash, _, last_traded, transient = state
-    flow, impact = params.flow, params.impact
-    side, size, news = flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
+    side, size, news = params.flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
     offset = xp.where(side > 0, ask_offset, bid_offset)
     # The limit |I| ≤ I_max cuts the executed size: a trader who buys can take at most I + I_max units.
     executed = xp.minimum(size, params.I_max + side * inventory)
@@ -125,20 +139,37 @@ def transition(
     earned = executed * offset  # the fill's distance from the mid times its size
     new_inventory = inventory - traded
     new_cash = cash + traded * mid + earned
-    # The fundamental part of the mid moves by permanent impact, the informed trader's news and exogenous noise.
-    mid_change = impact.permanent_move(traded, executed, xp)
-    if flow.draws_informed:
-        mid_change = mid_change + flow.info_jump * news
-    if params.noise.moves:
-        mid_change = mid_change + params.noise.move(mid - transient, draws.noise, draws.jump, params.P0, xp)
-    if impact.transient:
-        new_transient = impact.transient_level(transient, traded)
-        mid_change = mid_change + (new_transient - transient)
-    else:
-        new_transient = transient
+    mid_change, new_transient = move_mid(mid, transient, traded, executed, news, draws, params, xp)
     new_t = t + 1
     terminated = new_t >= params.T
     new_state = MarketState(new_t, new_inventory, mid + mid_change, new_cash, mid_change, traded, new_transient)
     captured = params.fill.captured(earned, executed, bid_offset, ask_offset)
     reward, penalty = params.objective.step_reward(captured, state, new_state, terminated)
     return new_state, Outcome(reward, executed, offset, captured, penalty, terminated, side, size)
+
+
+def move_mid(
+    mid: Number,
+    transient: Number,
+    traded: Number,
+    executed: Number,
+    news: Number,
+    draws: Draws,
+    params: MarketParams,
+    xp: SimpleNamespace,
+) -> tuple[Number, Number]:
+    """The mid's move over a step and the new transient part ``D'``, given the step's trade (``traded = S·Q'``).
+
+    The fundamental part of the mid moves by permanent impact, the informed trader's news and exogenous noise; the
+    transient part decays and grows with the trade. Every market maker shares this mid (one trade per step).
+    """
+    flow, impact = params.flow, params.impact
+    mid_change = impact.permanent_move(traded, executed, xp)
+    if flow.draws_informed:
+        mid_change = mid_change + flow.info_jump * news
+    if params.noise.moves:
+        mid_change = mid_change + params.noise.move(mid - transient, draws.noise, draws.jump, params.P0, xp)
+    if not impact.transient:
+        return mid_change, transient
+    new_transient = impact.transient_level(transient, traded)
+    return mid_change + (new_transient - transient), new_transient
