@@ -1,17 +1,19 @@
 """mm_env: an exact, fast market-making environment for Gymnasium and Stable-Baselines3.
 
-Importing the package registers ``mm_env/MarketMaking-v0`` and ``mm_env/ArticleMarketMaker-v0``. The SB3
+Importing the package registers ``mm_env/MarketMaking-v0``, ``mm_env/ArticleMarketMaker-v0`` and
+``mm_env/CompetingMarketMakers-v0`` (competing market makers, :mod:`mm_env.competition`). The SB3
 ``VecEnv`` lives in :mod:`mm_env.sb3_vec_env` so that importing the package does not import PyTorch.
 """
 
 from mm_env.env import MarketMakingEnv
 from mm_env.params import ARTICLE_SCENARIOS, PRESETS, ArticleScenario, MarketParams, make_params
-from mm_env.registration import ARTICLE_ID, MARKET_MAKING_ID, register_envs
+from mm_env.registration import ARTICLE_ID, COMPETING_ID, MARKET_MAKING_ID, register_envs
 from mm_env.vector_env import MarketMakingVectorEnv
 
 __all__ = [
     "ARTICLE_ID",
     "ARTICLE_SCENARIOS",
+    "COMPETING_ID",
     "MARKET_MAKING_ID",
     "PRESETS",
     "ArticleScenario",

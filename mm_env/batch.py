@@ -70,6 +70,11 @@ class MarketBatch:
     ``max_episode_steps`` optionally truncates episodes before ``T`` (see :meth:`truncated`).
     """
 
+    STATE_INFO_KEYS = STATE_INFO_KEYS
+    """The ``info`` entries that describe the state (given at reset and after every step)."""
+    TRADE_INFO_KEYS = TRADE_INFO_KEYS
+    """The ``info`` entries that describe a step's quotes and trade."""
+
     def __init__(self, config: EnvConfig, num_envs: int, max_episode_steps: int | None = None) -> None:
         self.config = config
         self.params = config.params
@@ -97,6 +102,10 @@ class MarketBatch:
     def observe(self) -> np.ndarray:
         """Observations of every environment, shape ``(num_envs, d)``, float32."""
         return self.config.observe(self.state)
+
+    def state_info(self) -> dict[str, np.ndarray]:
+        """The ``info`` arrays that describe the current state (see :func:`state_info`)."""
+        return state_info(self.state)
 
     def step(
         self, actions: object, rng: np.random.Generator, active: np.ndarray | None = None

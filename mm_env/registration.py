@@ -6,6 +6,7 @@ import gymnasium as gym
 
 MARKET_MAKING_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ID = "mm_env/ArticleMarketMaker-v0"
+COMPETING_ID = "mm_env/CompetingMarketMakers-v0"
 _ENTRY_POINT = "mm_env.env:MarketMakingEnv"
 _VECTOR_ENTRY_POINT = "mm_env.vector_env:MarketMakingVectorEnv"
 
@@ -22,4 +23,10 @@ def register_envs() -> None:
             entry_point=_ENTRY_POINT,
             vector_entry_point=_VECTOR_ENTRY_POINT,
             kwargs=kwargs,
+        )
+    if COMPETING_ID not in gym.registry:
+        gym.register(
+            id=COMPETING_ID,
+            entry_point="mm_env.competition.single:CompetingMarketMakersEnv",
+            vector_entry_point="mm_env.competition.single:CompetingMarketMakersVectorEnv",
         )

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from mm_env.batch import INFO_KEYS, BatchedModel, MarketBatch, state_info
+from mm_env.batch import BatchedModel, MarketBatch
 from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
 
@@ -40,12 +40,17 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
         market_info: bool = True,
         **env_kwargs: Any,
     ) -> None:
-        self._batch = MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps)
+        self._adopt(MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps), market_info)
+
+    def _adopt(self, batch: MarketBatch, market_info: bool) -> None:
+        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too).
+        self._batch = batch
         self.market_info = bool(market_info)
         self.render_mode = None
         self.np_random: np.random.Generator | None = None
         self._actions: np.ndarray | None = None
-        super().__init__(self._batch.num_envs, self._batch.config.observation_space, self._batch.config.action_space)
+        self._info_keys = batch.STATE_INFO_KEYS + batch.TRADE_INFO_KEYS
+        VecEnv.__init__(self, batch.num_envs, batch.config.observation_space, batch.config.action_space)
 
     def reset(self) -> VecEnvObs:
         """Reset every environment (seeded by the last ``seed()`` call, if any)."""
@@ -85,13 +90,13 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
     def _step_infos(self, info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         if not self.market_info:
             return [{} for _ in range(self.num_envs)]
-        columns = [info[key].tolist() for key in INFO_KEYS]
-        return [dict(zip(INFO_KEYS, row, strict=True)) for row in zip(*columns, strict=True)]
+        columns = [info[key].tolist() for key in self._info_keys]
+        return [dict(zip(self._info_keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def _reset_infos(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         if not self.market_info:
             return [{} for _ in indices]
-        columns = {key: values[indices].tolist() for key, values in state_info(self._batch.state).items()}
+        columns = {key: values[indices].tolist() for key, values in self._batch.state_info().items()}
         return [{key: column[j] for key, column in columns.items()} for j in range(len(indices))]
 
     def close(self) -> None:

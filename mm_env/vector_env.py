@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from mm_env.batch import STATE_INFO_KEYS, TRADE_INFO_KEYS, BatchedModel, MarketBatch, state_info
+from mm_env.batch import BatchedModel, MarketBatch
 from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
 
@@ -43,11 +43,15 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        self._batch = MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps)
-        self.num_envs = self._batch.num_envs
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
+        self._adopt(MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps))
+
+    def _adopt(self, batch: MarketBatch) -> None:
+        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too).
+        self._batch = batch
+        self.num_envs = self._batch.num_envs
         self.single_observation_space = self._batch.config.observation_space
         self.single_action_space = self._batch.config.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -55,8 +59,8 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._all = np.ones(self.num_envs, dtype=bool)
         self._all.flags.writeable = False
-        self._state_masks = tuple(f"_{key}" for key in STATE_INFO_KEYS)
-        self._trade_masks = tuple(f"_{key}" for key in TRADE_INFO_KEYS)
+        self._state_masks = tuple(f"_{key}" for key in batch.STATE_INFO_KEYS)
+        self._trade_masks = tuple(f"_{key}" for key in batch.TRADE_INFO_KEYS)
         self._full_masks = dict.fromkeys(self._state_masks + self._trade_masks, self._all)
 
     def reset(
@@ -73,9 +77,9 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         else:
             self._needs_reset[:] = False
         self._batch.reset(mask)
-        info = state_info(self._batch.state)
+        info = self._batch.state_info()
         reset = self._all if mask is None else mask
-        info.update({f"_{key}": reset for key in STATE_INFO_KEYS})
+        info.update(dict.fromkeys(self._state_masks, reset))
         return self._batch.observe(), info
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

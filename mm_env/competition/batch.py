@@ -117,17 +117,20 @@ class CompetitionConfig:
             obs[:, :, m + 1] = np.sign(state.traded.sum(axis=1))[:, None]
         return obs
 
-    def decode(self, actions: object, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The bid and ask offsets ``(n, M)`` on the tick grid from actions of shape ``(n, M, 2)``."""
-        m = self.params.num_market_makers
+    def decode(self, actions: object, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Bid and ask offsets of shape ``shape`` on the tick grid, from actions of shape ``(*shape, 2)``.
+
+        ``shape`` is ``(environments, market makers)``: all of them in the PettingZoo env, the learners elsewhere.
+        """
         array = np.asarray(actions)
-        if array.shape != (n, m, 2):
+        if array.shape != (*shape, 2):
             raise ValueError(
-                f"actions must have shape {(n, m, 2)} (bid and ask offset per environment and market maker); "
+                f"actions must have shape {(*shape, 2)} (bid and ask offset per environment and market maker); "
                 f"got shape {array.shape}"
             )
-        bid, ask = decode_actions(array.reshape(n * m, 2), self.params.market, self.normalize_actions, n * m)
-        return self.params.on_grid(bid).reshape(n, m), self.params.on_grid(ask).reshape(n, m)
+        flat = array.reshape(-1, 2)
+        bid, ask = decode_actions(flat, self.params.market, self.normalize_actions, len(flat))
+        return self.params.on_grid(bid).reshape(shape), self.params.on_grid(ask).reshape(shape)
 
 
 STATE_INFO_KEYS = ("inventory", "cash", "mtm_pnl")

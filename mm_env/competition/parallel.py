@@ -122,7 +122,7 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         if missing:
             raise ValueError(f"actions are missing for {missing}; every market maker quotes at every step")
         joint = np.stack([np.asarray(actions[agent], dtype=np.float64) for agent in self.agents])[None]
-        bid, ask = self.config.decode(joint, 1)
+        bid, ask = self.config.decode(joint, (1, len(self.agents)))
         outcome, info = self._batch.step(bid, ask, self._rng)
         done = bool(outcome.terminated[0])
         observations = self._observations()

@@ -1,0 +1,167 @@
+"""The market makers that learn, seen as a batch of one-MM environments; the others follow a fixed policy.
+
+:class:`LearnerBatch` has the interface of :class:`mm_env.batch.MarketBatch`, so the one-MM vector front-ends run on
+it unchanged: with one learner against a fixed opponent (``CompetingMarketMakers-v0``), or with every market maker
+learning (self-play: each market maker's view is one environment of the batch, and one policy drives them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from mm_env.batch import _check_count
+from mm_env.competition.batch import CompetitionBatch, CompetitionConfig
+from mm_env.competition.core import CompetitionState
+from mm_env.competition.params import CompetitionParams
+
+
+class JointPolicy(Protocol):
+    """A policy for every market maker of a game: offsets ``(n, M)`` from a batch of competition states."""
+
+    def quote(self, state: CompetitionState, params: CompetitionParams) -> tuple[np.ndarray, np.ndarray]:
+        """Bid and ask offsets (price units) of every market maker."""
+        ...
+
+
+class LearnerOutcome(NamedTuple):
+    """What a step gave the learners' views: their rewards and whether their episodes ended."""
+
+    reward: np.ndarray
+    terminated: np.ndarray
+
+
+def resolve_opponent(opponent: Any, params: CompetitionParams) -> JointPolicy:
+    """A joint policy from a name (``"equilibrium"``, ``"cartel"``, ``"article"``, ``"monopoly"``) or an object.
+
+    A one-MM policy of :mod:`agents.policies` quotes for each market maker from its own inventory; an object with
+    ``quote(state, params)`` over competition states is used as it is (see :func:`agents.opponents.opponent_policy`).
+    """
+    from agents.opponents import opponent_policy  # the exact solutions live with the other baselines
+
+    return opponent_policy(opponent, params)
+
+
+class LearnerBatch:
+    """``num_games`` games whose market makers in ``learners`` act; the others quote by ``opponent``.
+
+    The views are ordered game by game, then learner by learner: view ``g·k + i`` is learner ``learners[i]`` of game
+    ``g``. Each view observes its market maker's observation of :class:`CompetitionConfig` and gets its reward. A
+    game's views end together, and a reset of any view of a game resets the whole game.
+    """
+
+    STATE_INFO_KEYS = ("inventory", "cash", "mtm_pnl", "mid")
+    TRADE_INFO_KEYS = (
+        "bid",
+        "ask",
+        "fill_size",
+        "spread_captured",
+        "inventory_penalty",
+        "trader_side",
+        "trader_size",
+        "won",
+    )
+
+    def __init__(
+        self,
+        config: CompetitionConfig,
+        num_games: int,
+        learners: Sequence[int] = (0,),
+        opponent: Any = None,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        m = config.num_market_makers
+        chosen = list(learners)
+        if not chosen or len(set(chosen)) != len(chosen) or any(not 0 <= j < m for j in chosen):
+            raise ValueError(f"learners={learners!r} is invalid: must be distinct market makers in [0, {m - 1}]")
+        self.learners = np.array(chosen)
+        self.others = np.setdiff1d(np.arange(m), self.learners)
+        if len(self.others) and opponent is None:
+            raise ValueError(f"market makers {self.others.tolist()} do not learn: give an opponent policy for them")
+        if not len(self.others) and opponent is not None:
+            raise ValueError("every market maker learns (self-play): there is no opponent to give")
+        self.games = CompetitionBatch(config, num_games)
+        self.config = config
+        self.params = config.params
+        self.opponent = None if opponent is None else resolve_opponent(opponent, config.params)
+        self.num_games = self.games.num_envs
+        self.num_envs = self.num_games * len(self.learners)
+        self.max_episode_steps = (
+            None if max_episode_steps is None else _check_count("max_episode_steps", max_episode_steps)
+        )
+
+    @property
+    def state(self) -> CompetitionState:
+        """The games' state (``num_games`` environments)."""
+        return self.games.state
+
+    def _views(self, values: np.ndarray) -> np.ndarray:
+        """Per-game ``(n,)`` or per-market-maker ``(n, M)`` values as per-view ``(n·k,)`` values."""
+        if values.ndim == 1:
+            return np.repeat(values, len(self.learners))
+        return values[:, self.learners].reshape(-1)
+
+    def _games(self, mask: np.ndarray) -> np.ndarray:
+        return np.asarray(mask, dtype=bool).reshape(self.num_games, len(self.learners)).any(axis=1)
+
+    def truncated(self, terminated: np.ndarray) -> np.ndarray:
+        """Where ``max_episode_steps`` cuts the episode before it terminates."""
+        if self.max_episode_steps is None:
+            return np.zeros(self.num_envs, dtype=bool)
+        return self._views(self.games.state.t >= self.max_episode_steps) & ~terminated
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        """Start new episodes in every game, or in the games of the views where ``mask`` is true."""
+        self.games.reset(None if mask is None else self._games(mask))
+
+    def observe(self) -> np.ndarray:
+        """Each view's observation, ``(n·k, d)``."""
+        obs = self.games.observe()[:, self.learners]
+        return obs.reshape(self.num_envs, obs.shape[-1])
+
+    def state_info(self) -> dict[str, np.ndarray]:
+        """Each view's state ``info`` arrays."""
+        state = self.games.state
+        mtm = state.cash + state.inventory * state.mid[:, None]
+        return {
+            "inventory": self._views(state.inventory),
+            "cash": self._views(state.cash),
+            "mtm_pnl": self._views(mtm),
+            "mid": self._views(state.mid),
+        }
+
+    def step(
+        self, actions: object, rng: np.random.Generator, active: np.ndarray | None = None
+    ) -> tuple[LearnerOutcome, dict[str, np.ndarray]]:
+        """Step the games: the learners quote ``actions`` ``(n·k, 2)``, the others their policy's offsets."""
+        k = len(self.learners)
+        learner_bid, learner_ask = self.config.decode(
+            np.asarray(actions).reshape(self.num_games, k, 2) if np.shape(actions) == (self.num_envs, 2) else actions,
+            (self.num_games, k),
+        )
+        m = self.params.num_market_makers
+        bid, ask = np.empty((self.num_games, m)), np.empty((self.num_games, m))
+        if self.opponent is not None:
+            other_bid, other_ask = self.opponent.quote(self.games.state, self.params)
+            bid[:, self.others] = self.params.on_grid(np.asarray(other_bid)[:, self.others])
+            ask[:, self.others] = self.params.on_grid(np.asarray(other_ask)[:, self.others])
+        bid[:, self.learners], ask[:, self.learners] = learner_bid, learner_ask
+        before_mid = self.games.state.mid
+        outcome, info = self.games.step(bid, ask, rng, None if active is None else self._games(active))
+        won = outcome.winner[:, None] == np.arange(m)
+        views = {
+            "bid": self._views(before_mid[:, None] - bid),
+            "ask": self._views(before_mid[:, None] + ask),
+            "fill_size": self._views(outcome.executed),
+            "spread_captured": self._views(outcome.spread_captured),
+            "inventory_penalty": self._views(outcome.inventory_penalty),
+            "trader_side": self._views(outcome.trader_side),
+            "trader_size": self._views(outcome.trader_size),
+            "won": self._views(won),
+        }
+        terminated = self._views(outcome.terminated.astype(bool))
+        if active is not None:
+            terminated &= np.asarray(active, dtype=bool)
+        return LearnerOutcome(self._views(outcome.reward), terminated), self.state_info() | views
