@@ -152,7 +152,7 @@ def test_parallel_env_rewards_match_the_core_on_the_same_seed():
     while game.agents:
         actions = {"mm_0": np.array([-0.7, -0.8]), "mm_1": np.array([-0.75, -0.72])}
         _, rewards, *_ = game.step(actions)
-        bid, ask = game.config.decode(np.array([[actions["mm_0"], actions["mm_1"]]]), 1)
+        bid, ask = game.config.decode(np.array([[actions["mm_0"], actions["mm_1"]]]), (1, 2))
         state, outcome = compete(state, bid, ask, sample_competition_draws(rng, game.params, 1), game.params)
         assert [rewards["mm_0"], rewards["mm_1"]] == outcome.reward[0].tolist()
         total += outcome.reward[0]
