@@ -23,6 +23,7 @@ import torch
 
 import mm_env
 from agents.cli import add_env_kwargs_argument, parse_key_values
+from agents.game_training import is_game, prepare_game, train_game
 from agents.training import ALGORITHMS, RunConfig, continued_config, prepare, train
 
 
@@ -118,11 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hyperparams=parse_key_values(args.hyperparams, "--hyperparams"),
                 **run_settings,
             )
-        prepared = prepare(config)
+        game = is_game(config.env_id)
+        prepared = prepare_game(config) if game else prepare(config)
     except ValueError as error:
         parser.error(str(error))
     torch.set_num_threads(args.torch_threads)
-    _, interrupted = train(prepared, continue_from=args.continue_from)
+    if game:
+        _, interrupted = train_game(prepared, continue_from=args.continue_from)
+    else:
+        _, interrupted = train(prepared, continue_from=args.continue_from)
     return 130 if interrupted else 0
 
 

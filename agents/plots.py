@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,7 +14,7 @@ from agents.policies import DPPolicy, Policy
 from mm_env.params import MarketParams
 from mm_env.render import episode_figure, figure_to_rgb
 
-__all__ = ["episode_figure", "figure_to_rgb", "policy_figure", "save_figure"]
+__all__ = ["episode_figure", "figure_to_rgb", "game_quotes_figure", "policy_figure", "save_figure"]
 
 
 def policy_figure(
@@ -74,3 +75,33 @@ def save_figure(figure: Figure, path: Path | str) -> Path:
 def figure_rgb(figure: Figure) -> np.ndarray:
     """The figure as an RGB array (for TensorBoard images)."""
     return figure_to_rgb(figure)
+
+
+def game_quotes_figure(policies: Sequence[Any], params: Any, t: int = 0) -> Figure:
+    """``mm_0``'s bid and ask offsets against its own inventory at step ``t`` (the others holding none).
+
+    ``policies`` are joint policies of competing market makers (:mod:`agents.opponents`, :mod:`agents.game_eval`).
+    """
+    from mm_env.competition.core import initial_competition_state  # the one-MM figures need none of this
+
+    market = params.market
+    levels = np.arange(-market.I_max, market.I_max + 1, dtype=np.float64)
+    state = initial_competition_state(params, len(levels))
+    inventory = np.zeros((len(levels), params.num_market_makers))
+    inventory[:, 0] = levels
+    state = state._replace(t=np.full(len(levels), float(t)), inventory=inventory)
+    figure = Figure(figsize=(8, 5.5), layout="constrained")
+    axis = figure.subplots()
+    colors = iter(["black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])
+    for policy in policies:
+        bid, ask = policy.quote(state, params)
+        color = next(colors, "grey")
+        name = getattr(policy, "name", type(policy).__name__)
+        axis.plot(levels, params.on_grid(bid)[:, 0], color=color, lw=1.6, label=name)
+        axis.plot(levels, params.on_grid(ask)[:, 0], color=color, lw=1.6, ls="--")
+    axis.set_xlabel("own inventory I_1 (the other market maker holds none)")
+    axis.set_ylabel("offset from the mid δ")
+    axis.set_ylim(market.delta_min, min(market.delta_max, 3.0))
+    axis.set_title(f"quotes of the first market maker at t = {t} (solid: bid, dashed: ask)")
+    axis.legend(fontsize="small")
+    return figure

@@ -415,7 +415,10 @@ def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, de
     episodes, seed = episodes or own_episodes, own_seed if seed is None else seed
     same = (episodes, seed) == (own_episodes, own_seed)
     out_dir = run_dir if same else run_dir / f"evaluation_seed{seed}_episodes{episodes}"
-    final_comparison(run_dir, episodes, FINAL_EVAL_SEED + seed, device=device, out_dir=out_dir)
+    from agents.game_training import game_comparison, is_game  # it builds on this module
+
+    compare_run = game_comparison if is_game(saved.get("env_id", "")) else final_comparison
+    compare_run(run_dir, episodes, FINAL_EVAL_SEED + seed, device=device, out_dir=out_dir)
     return out_dir
 
 

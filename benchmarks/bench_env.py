@@ -1,10 +1,11 @@
 """Throughput of the environment front-ends: environment steps per second, median of several runs.
 
 Run: ``python benchmarks/bench_env.py`` (add ``--quick`` for a fast smoke run, ``--markdown`` for a README table,
-``--presets`` for the vector env on every preset). The process pins itself to one CPU core so that figures are per
-core. The machine is shared and noisy, so the table also gives each batched figure as a ratio to a minimal NumPy loop
-of the same dynamics measured in the same process: the cost of the front-end, the components and the ``info`` over
-the arithmetic of the model itself.
+``--presets`` for the vector env on every preset, ``--competition`` for competing market makers). The process pins
+itself to one CPU core so that figures are per core. The machine is shared and noisy, so the table also gives each
+batched figure as a ratio to a reference measured right after it in the same process: a minimal NumPy loop of the
+same dynamics (the cost of the front-end, the components and the ``info`` over the arithmetic of the model itself),
+or for competing market makers the one-MM VecEnv of the same size.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 import mm_env
+from mm_env.competition.sb3_vec_env import CompetitionVecEnv
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 OFFSET_ACTION = -0.72  # normalised action for an offset of 0.7, close to the optimal quote
@@ -174,6 +176,25 @@ def preset_cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
     ]
 
 
+def competition_cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
+    """Competing market makers' SB3 VecEnv at 64 environments (training's size), the one-MM VecEnv the reference.
+
+    Against fixed opponents, and in self-play (each market maker's view is one environment).
+    """
+    steps = 5_000 // (10 if quick else 1)
+    return [
+        (
+            f"CompetitionVecEnv (SB3), num_envs=64, {label}",
+            lambda kwargs=kwargs: sb3_vec_env_rate(CompetitionVecEnv(64, **kwargs), steps),
+        )
+        for label, kwargs in (
+            ("opponent=article", {"opponent": "article"}),
+            ("opponent=monopoly", {"opponent": "monopoly"}),
+            ("self-play", {"opponent": None, "self_play": True}),
+        )
+    ]
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -190,14 +211,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x fewer steps, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--presets", action="store_true", help="the vector env at 4096 on every preset instead")
+    parser.add_argument(
+        "--competition", action="store_true", help="competing market makers' VecEnv, ratio to the one-MM VecEnv"
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     print(f"machine: {machine()}; pinned to one core; median of {args.repeats} runs")
     references = {} if args.presets else reference_cases(args.quick)
+    selected = cases(args.quick)
+    if args.presets:
+        selected = preset_cases(args.quick)
+    elif args.competition:
+        selected = competition_cases(args.quick)
+        one_mm = lambda: sb3_vec_env_rate(MarketMakingVecEnv(64), 5_000 // (10 if args.quick else 1))  # noqa: E731
+        references = {name: one_mm for name, _ in selected}
     if args.markdown:
-        print("\n| front-end | env-steps/s | × minimal loop |\n|---|---:|---:|")
-    for name, measure in preset_cases(args.quick) if args.presets else cases(args.quick):
+        reference = "× one-MM VecEnv" if args.competition else "× minimal loop"
+        print(f"\n| front-end | env-steps/s | {reference} |\n|---|---:|---:|")
+    for name, measure in selected:
         # The reference runs right after its case, so both see the same load on the machine.
         rate = median_rate(measure, args.repeats)
         ratio = f"{rate / median_rate(references[name], args.repeats):.2f}" if name in references else ""

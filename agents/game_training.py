@@ -1,0 +1,319 @@
+"""Training on competing market makers: ``train.py --env mm_env/CompetingMarketMakers-v0``.
+
+Two set-ups, chosen by ``--env-kwargs``: one learner (``mm_0``) against a fixed ``opponent`` (default
+``"equilibrium"``; see :data:`agents.opponents.OPPONENTS`), judged as a percentage of its exact best response; or
+``self_play=True``, where the market makers share one policy, judged by each one's exact return, NashConv, the
+collusion index and the quoted spread, against the exact equilibrium and cartel (:mod:`agents.game`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+
+from agents.callbacks import MarketMetricsCallback
+from agents.game_eval import ExactReference, GameReport, LearnedJointPolicy, exact_reference, game_table, judge
+from agents.opponents import OPPONENTS, opponent_policy
+from agents.training import (
+    ALGORITHMS,
+    FINAL_EVAL_SEED,
+    PERIODIC_EVAL_SEED,
+    RunConfig,
+    _count,
+    _vecnormalize,
+    algorithm_kwargs,
+    load_hyperparams,
+    load_model,
+    next_run_dir,
+    save_model,
+    versions,
+)
+from mm_env.competition.batch import CompetitionConfig
+from mm_env.competition.sb3_vec_env import CompetitionVecEnv
+
+GAME_ENTRY_POINT = "mm_env.competition.single:CompetingMarketMakersEnv"
+
+
+def is_game(env_id: str) -> bool:
+    """Whether ``env_id`` is registered as the competing market makers' env."""
+    try:
+        return gym.spec(env_id).entry_point == GAME_ENTRY_POINT
+    except gym.error.Error:
+        return False
+
+
+@dataclass(frozen=True)
+class GameSetup:
+    """The game, and who the learner plays: a named opponent, or itself."""
+
+    config: CompetitionConfig
+    opponent: str | None
+    self_play: bool
+
+    @property
+    def label(self) -> str:
+        """``self-play`` or ``against <opponent>``."""
+        return "self-play" if self.self_play else f"against {self.opponent}"
+
+
+def game_setup(env_kwargs: dict[str, Any]) -> GameSetup:
+    """The set-up from ``--env-kwargs``: ``opponent=NAME`` or ``self_play=True``, plus the game's keywords."""
+    kwargs = dict(env_kwargs)
+    self_play = kwargs.pop("self_play", False)
+    if not isinstance(self_play, bool):
+        raise ValueError(f"self_play={self_play!r} is invalid: must be True or False")
+    opponent = kwargs.pop("opponent", None if self_play else "equilibrium")
+    if self_play and opponent is not None:
+        raise ValueError("self_play=True has no opponent: every market maker is the learner")
+    if not self_play and opponent not in OPPONENTS:
+        raise ValueError(f"opponent={opponent!r} is invalid: must be one of {list(OPPONENTS)}")
+    config = CompetitionConfig.from_kwargs(**kwargs)
+    if not config.params.market.fill.quotes_matter:
+        raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
+    if not self_play:
+        opponent_policy(opponent, config.params)  # a solved opponent fails here, with the reason, if it cannot
+    return GameSetup(config, opponent, self_play)
+
+
+@dataclass(frozen=True)
+class PreparedGame:
+    """A game run whose every setting has been checked, before anything is built or written."""
+
+    config: RunConfig
+    setup: GameSetup
+    hyperparams: dict[str, Any]
+    n_envs: int
+    timesteps: int
+    eval_freq: int
+
+
+def prepare_game(config: RunConfig) -> PreparedGame:
+    """Check every setting of a game run; any problem raises ``ValueError`` with a message for the command line."""
+    if config.algo not in ALGORITHMS:
+        raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
+    setup = game_setup(config.env_kwargs)
+    hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
+    algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+    n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
+    m = setup.config.num_market_makers
+    if setup.self_play and n_envs % m:
+        raise ValueError(f"n_envs={n_envs} is invalid for self-play: must be a multiple of M={m} (one view per MM)")
+    timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
+    eval_freq = _count("eval_freq", config.eval_freq or max(timesteps // 10, 1))
+    if not 0 <= config.seed < 2**32:
+        raise ValueError(f"--seed {config.seed} is invalid: must be in [0, 2**32 - 1]")
+    return PreparedGame(config, setup, hyperparams, n_envs, timesteps, eval_freq)
+
+
+def make_game_env(setup: GameSetup, n_envs: int, seed: int, normalize: dict | bool | None) -> VecEnv:
+    """The batched SB3 env of the set-up, monitored, and normalised if the hyperparameters say so."""
+    venv: VecEnv = CompetitionVecEnv(
+        n_envs,
+        setup.opponent,
+        self_play=setup.self_play,
+        params=setup.config.params,
+        normalize_actions=setup.config.normalize_actions,
+    )
+    venv.seed(seed)
+    venv = VecMonitor(venv)
+    if normalize:
+        venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))
+    return venv
+
+
+def learned_policy(setup: GameSetup, model: Any, normalizer: Any | None, name: str) -> LearnedJointPolicy:
+    """The trained model as a joint policy: in every seat (self-play), or in ``mm_0``'s against the opponent."""
+    m = setup.config.num_market_makers
+    seats = range(m) if setup.self_play else (0,)
+    others = None if setup.self_play else opponent_policy(setup.opponent, setup.config.params)
+    return LearnedJointPolicy(model, setup.config, seats, others, normalizer, name)
+
+
+class GameEvaluationCallback(BaseCallback):
+    """Every ``eval_freq`` steps, judges the deterministic policy and logs it under ``eval/``.
+
+    ``eval/mean_return_mm_j`` (Monte Carlo on fixed seeds) always; with an exact solution of the game also
+    ``eval/exact_return_mm_j``, ``eval/nash_conv``, ``eval/collusion_index``, ``eval/pct_of_best_response`` (of
+    ``mm_0``), ``eval/spread`` (``mm_0``'s quoted spread at the start) and, for comparison on the same charts,
+    ``eval/equilibrium_return`` and ``eval/cartel_return`` (per MM).
+    """
+
+    def __init__(
+        self,
+        setup: GameSetup,
+        eval_freq: int,
+        episodes: int,
+        seed: int,
+        reference: ExactReference | None,
+        obs_normalizer_getter: Any = lambda: None,
+    ) -> None:
+        super().__init__()
+        self.setup, self.eval_freq, self.episodes, self.seed = setup, eval_freq, episodes, seed
+        self.reference, self.obs_normalizer_getter = reference, obs_normalizer_getter
+        self.history: list[dict[str, Any]] = []
+        self._next = eval_freq
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.evaluate()
+        return True
+
+    def evaluate(self) -> GameReport:
+        """Judge the current policy now, log it and return the report."""
+        policy = learned_policy(self.setup, self.model, self.obs_normalizer_getter(), "agent")
+        report = judge(policy, self.setup.config.params, self.episodes, self.seed, self.reference)
+        for j, mean in enumerate(report.mean_return):
+            self.logger.record(f"eval/mean_return_mm_{j}", mean)
+        if report.exact_return is not None and self.reference is not None:
+            for j, value in enumerate(report.exact_return):
+                self.logger.record(f"eval/exact_return_mm_{j}", value)
+            self.logger.record("eval/nash_conv", report.nash_conv)
+            self.logger.record("eval/collusion_index", report.collusion_index)
+            if report.pct_of_best_response is not None:
+                self.logger.record("eval/pct_of_best_response", report.pct_of_best_response)
+            self.logger.record("eval/equilibrium_return", float(np.mean(self.reference.equilibrium.start_values)))
+            self.logger.record("eval/cartel_return", float(np.mean(self.reference.cartel.start_values)))
+        self.logger.record("eval/spread", report.spread[0])
+        self.history.append({"timesteps": self.num_timesteps, **asdict(report)})
+        self.logger.dump(self.num_timesteps)
+        return report
+
+
+def build_game_model(prepared: PreparedGame, continue_from: Path | None = None) -> BaseAlgorithm:
+    """The training env and the algorithm on it: new, or loaded from a saved run to continue it."""
+    config, hyperparams = prepared.config, prepared.hyperparams
+    venv = make_game_env(prepared.setup, prepared.n_envs, config.seed, hyperparams.get("normalize"))
+    algo_class = ALGORITHMS[config.algo]
+    if continue_from is not None:
+        stats = continue_from / "vecnormalize.pkl"
+        if stats.exists() and isinstance(venv, VecNormalize):
+            venv = VecNormalize.load(str(stats), venv.venv)
+        model = load_model(algo_class, continue_from / "model.zip", env=venv, device=config.device)
+        model.set_random_seed(config.seed)
+        return model
+    kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+    policy = hyperparams.get("policy", "MlpPolicy")
+    return algo_class(policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, **kwargs)
+
+
+def start_game_run(prepared: PreparedGame, continue_from: Path | None = None) -> Path:
+    """A new run folder with its ``config.yaml``: every setting, the full game parameters and the versions."""
+    config, params = prepared.config, prepared.setup.config.params
+    run_dir = next_run_dir(Path(config.log_dir), config.algo, config.env_id)
+    saved = {
+        **asdict(config),
+        "n_envs": prepared.n_envs,
+        "timesteps": prepared.timesteps,
+        "eval_freq": prepared.eval_freq,
+        "hyperparams": prepared.hyperparams,
+        "params": {**params.market.as_dict(), "num_market_makers": params.num_market_makers, "tick": params.tick},
+        "continue_from": str(continue_from) if continue_from else None,
+        "versions": versions(),
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    return run_dir
+
+
+def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tuple[Path, bool]:
+    """Train on the game, log to TensorBoard, save the model, and compare it with the exact solutions."""
+    config, setup = prepared.config, prepared.setup
+    model = build_game_model(prepared, continue_from)
+    run_dir = start_game_run(prepared, continue_from)
+    model.set_logger(configure(str(run_dir), ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])))
+    reference = exact_reference(setup.config.params)
+    evaluation = GameEvaluationCallback(
+        setup,
+        prepared.eval_freq,
+        config.eval_episodes,
+        PERIODIC_EVAL_SEED + config.seed,
+        reference,
+        lambda: _vecnormalize(model.get_env()),
+    )
+    print(
+        f"training {config.algo.upper()} on {config.env_id} ({setup.label}) for {prepared.timesteps:,} steps "
+        f"({prepared.n_envs} envs); run: {run_dir}"
+    )
+    try:
+        model.learn(
+            prepared.timesteps,
+            callback=CallbackList([MarketMetricsCallback(), evaluation]),
+            progress_bar=config.progress_bar,
+            reset_num_timesteps=continue_from is None,
+        )
+        interrupted = False
+    except KeyboardInterrupt:
+        print("\ninterrupted: saving what has been learned")
+        interrupted = True
+    save_model(model, run_dir)
+    if not interrupted:
+        evaluation.evaluate()
+    (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
+    if interrupted:
+        print(f"saved {run_dir / 'model.zip'}; compare it with: python train.py --evaluate {run_dir}")
+        return run_dir, True
+    rows = game_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
+    model.logger.record("comparison", game_table(rows), exclude=("stdout", "log", "json", "csv"))
+    model.logger.dump(model.num_timesteps)
+    model.logger.close()
+    return run_dir, False
+
+
+def load_game_agent(run_dir: Path, device: str = "auto") -> tuple[LearnedJointPolicy, GameSetup, dict]:
+    """The saved final model of a game run as a joint policy, with the run's set-up and configuration."""
+    saved = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+    setup = game_setup(saved.get("env_kwargs") or {})
+    model = load_model(ALGORITHMS[saved["algo"]], Path(run_dir) / "model.zip", device=device)
+    normalizer = None
+    stats = Path(run_dir) / "vecnormalize.pkl"
+    if stats.exists():
+        normalizer = VecNormalize.load(str(stats), make_game_env(setup, setup.config.num_market_makers, 0, None))
+        normalizer.training = False
+    label = f"{saved['algo'].upper()} ({setup.label})"
+    return learned_policy(setup, model, normalizer, label), setup, saved
+
+
+def game_comparison(
+    run_dir: Path, episodes: int, seed: int, device: str = "auto", out_dir: Path | None = None
+) -> list[GameReport]:
+    """The learned joint policy next to the exact equilibrium, the cartel and the one-MM optimum played by all.
+
+    ``episodes`` common-random-number episodes; prints the table and writes ``comparison.md`` and
+    ``comparison.json`` into ``out_dir`` (default: the run folder).
+    """
+    from agents import game
+
+    out_dir = out_dir or Path(run_dir)
+    agent, setup, _ = load_game_agent(run_dir, device)
+    params = setup.config.params
+    reference = exact_reference(params)
+    policies: list[Any] = [agent]
+    if reference is not None:
+        policies += [
+            game.GamePolicy(reference.equilibrium.bid, reference.equilibrium.ask, name="equilibrium"),
+            game.GamePolicy(reference.cartel.bid, reference.cartel.ask, name="cartel"),
+        ]
+    policies += [opponent_policy("monopoly", params), opponent_policy("article", params)]
+    names = [agent.name, "equilibrium", "cartel"][: 1 + 2 * (reference is not None)]
+    names += ["each quotes the one-MM optimum", "each quotes the article rule"]
+    rows = [judge(p, params, episodes, seed, reference, name) for p, name in zip(policies, names, strict=True)]
+    table = game_table(rows)
+    print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"episodes": episodes, "seed": seed, "setup": setup.label, "rows": [asdict(row) for row in rows]}
+    (out_dir / "comparison.json").write_text(json.dumps(payload, indent=2, allow_nan=True))
+    (out_dir / "comparison.md").write_text(table + "\n")
+    return rows
