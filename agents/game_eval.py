@@ -150,7 +150,8 @@ def exact_reference(params: CompetitionParams) -> ExactReference | None:
 
     if game.game_unsolvable_reason(params) is not None:
         return None
-    return ExactReference(game.solve_equilibrium(params), game.solve_cartel(params))
+    # Their certificates come with the judgement of each policy (judge), so the solves skip them.
+    return ExactReference(game.solve_equilibrium(params, certify=False), game.solve_cartel(params, certify=False))
 
 
 def judge(
@@ -174,13 +175,12 @@ def judge(
     if reference is None:
         return report
     bid, ask = joint_tables(policy, params)
-    evaluation = game.evaluate_joint(params, bid, ask)
-    report.exact_return = [float(v) for v in evaluation.mean]
-    report.nash_conv = float(game.nash_conv(params, bid, ask).nash_conv)
-    equilibrium = float(np.mean(reference.equilibrium.start_values))
-    cartel = float(np.mean(reference.cartel.start_values))
+    certificates = game.nash_conv(params, bid, ask)
+    report.exact_return = [float(v) for v in certificates.policy_value]
+    report.nash_conv = certificates.nash_conv
+    equilibrium, cartel = reference.equilibrium.mean_return, reference.cartel.mean_return
     report.collusion_index = float(game.collusion_index(float(np.mean(report.exact_return)), equilibrium, cartel))
-    best = float(game.best_response(params, bid, ask, 0).start_value)
+    best = float(certificates.best_response_value[0])
     report.pct_of_best_response = 100.0 * report.exact_return[0] / best if best else None
     return report
 

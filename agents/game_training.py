@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -185,8 +184,8 @@ class GameEvaluationCallback(BaseCallback):
             self.logger.record("eval/collusion_index", report.collusion_index)
             if report.pct_of_best_response is not None:
                 self.logger.record("eval/pct_of_best_response", report.pct_of_best_response)
-            self.logger.record("eval/equilibrium_return", float(np.mean(self.reference.equilibrium.start_values)))
-            self.logger.record("eval/cartel_return", float(np.mean(self.reference.cartel.start_values)))
+            self.logger.record("eval/equilibrium_return", self.reference.equilibrium.mean_return)
+            self.logger.record("eval/cartel_return", self.reference.cartel.mean_return)
         self.logger.record("eval/spread", report.spread[0])
         self.history.append({"timesteps": self.num_timesteps, **asdict(report)})
         self.logger.dump(self.num_timesteps)
