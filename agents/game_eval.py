@@ -206,7 +206,7 @@ def game_table(rows: Sequence[GameReport]) -> str:
             mc,
             _pair(row.spread),
             "–" if row.nash_conv is None else f"{row.nash_conv:.3g}",
-            "–" if row.collusion_index is None else f"{row.collusion_index:.3f}",
+            "–" if row.collusion_index is None else f"{row.collusion_index + 0.0:.3f}".replace("-0.000", "0.000"),
             "–" if row.pct_of_best_response is None else f"{row.pct_of_best_response:.1f}%",
         ]
         lines.append("| " + " | ".join(cells) + " |")
