@@ -28,12 +28,11 @@ from agents.training import (
     FINAL_EVAL_SEED,
     PERIODIC_EVAL_SEED,
     RunConfig,
-    _count,
     _vecnormalize,
-    algorithm_kwargs,
-    load_hyperparams,
     load_model,
+    model_on,
     next_run_dir,
+    run_settings,
     save_model,
     versions,
 )
@@ -101,16 +100,10 @@ def prepare_game(config: RunConfig) -> PreparedGame:
     if config.algo not in ALGORITHMS:
         raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
     setup = game_setup(config.env_kwargs)
-    hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
-    algorithm_kwargs(config.algo, hyperparams, n_actions=2)
-    n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
+    hyperparams, n_envs, timesteps, eval_freq = run_settings(config)
     m = setup.config.num_market_makers
     if setup.self_play and n_envs % m:
         raise ValueError(f"n_envs={n_envs} is invalid for self-play: must be a multiple of M={m} (one view per MM)")
-    timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
-    eval_freq = _count("eval_freq", config.eval_freq or max(timesteps // 10, 1))
-    if not 0 <= config.seed < 2**32:
-        raise ValueError(f"--seed {config.seed} is invalid: must be in [0, 2**32 - 1]")
     return PreparedGame(config, setup, hyperparams, n_envs, timesteps, eval_freq)
 
 
@@ -196,17 +189,7 @@ def build_game_model(prepared: PreparedGame, continue_from: Path | None = None) 
     """The training env and the algorithm on it: new, or loaded from a saved run to continue it."""
     config, hyperparams = prepared.config, prepared.hyperparams
     venv = make_game_env(prepared.setup, prepared.n_envs, config.seed, hyperparams.get("normalize"))
-    algo_class = ALGORITHMS[config.algo]
-    if continue_from is not None:
-        stats = continue_from / "vecnormalize.pkl"
-        if stats.exists() and isinstance(venv, VecNormalize):
-            venv = VecNormalize.load(str(stats), venv.venv)
-        model = load_model(algo_class, continue_from / "model.zip", env=venv, device=config.device)
-        model.set_random_seed(config.seed)
-        return model
-    kwargs = algorithm_kwargs(config.algo, hyperparams, n_actions=2)
-    policy = hyperparams.get("policy", "MlpPolicy")
-    return algo_class(policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, **kwargs)
+    return model_on(venv, config, hyperparams, continue_from)
 
 
 def start_game_run(prepared: PreparedGame, continue_from: Path | None = None) -> Path:

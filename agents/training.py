@@ -199,6 +199,13 @@ def prepare(config: RunConfig) -> PreparedRun:
     env = env_config(config.env_id, config.env_kwargs)
     if not env.params.fill.quotes_matter:
         raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
+    return PreparedRun(config, env, *run_settings(config))
+
+
+def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:
+    """The checked hyperparameters, number of envs, budget and evaluation period of a run (``ValueError`` if bad)."""
+    if config.algo not in ALGORITHMS:
+        raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
     hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
     algorithm_kwargs(config.algo, hyperparams, n_actions=2)
     n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
@@ -211,7 +218,7 @@ def prepare(config: RunConfig) -> PreparedRun:
             torch.device(config.device)
     except RuntimeError as error:
         raise ValueError(f"--device {config.device!r} is invalid: {error}") from None
-    return PreparedRun(config, env, hyperparams, n_envs, timesteps, eval_freq)
+    return hyperparams, n_envs, timesteps, eval_freq
 
 
 def _count(name: str, value: Any) -> int:
@@ -266,6 +273,13 @@ def build_model(prepared: PreparedRun, continue_from: Path | None = None) -> Bas
     """The training env and the algorithm on it: new, or loaded from a saved run to continue it."""
     config, hyperparams = prepared.config, prepared.hyperparams
     venv = make_training_env(prepared.env, prepared.n_envs, config.seed, hyperparams.get("normalize"))
+    return model_on(venv, config, hyperparams, continue_from)
+
+
+def model_on(
+    venv: VecEnv, config: RunConfig, hyperparams: dict[str, Any], continue_from: Path | None = None
+) -> BaseAlgorithm:
+    """The algorithm on a training env: new, or loaded (with its normalisation statistics) from a saved run."""
     algo_class = ALGORITHMS[config.algo]
     if continue_from is not None:
         stats = continue_from / "vecnormalize.pkl"
