@@ -60,7 +60,27 @@ class MarketMetricsCallback(BaseCallback):
         self._reset_sums()
 
 
-class PolicyEvaluationCallback(BaseCallback):
+class PeriodicEvaluation(BaseCallback):
+    """Calls :meth:`evaluate` every ``eval_freq`` environment steps (set ``self.eval_freq`` in ``__init__``)."""
+
+    eval_freq: int
+
+    def _on_training_start(self) -> None:
+        # A continued run starts at its earlier step count: the next evaluation is the next multiple of eval_freq.
+        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.evaluate()
+        return True
+
+    def evaluate(self) -> object:
+        """Evaluate the current model now."""
+        raise NotImplementedError
+
+
+class PolicyEvaluationCallback(PeriodicEvaluation):
     """Every ``eval_freq`` environment steps, evaluates the deterministic policy and logs it under ``eval/``.
 
     The benchmark is the DP optimum where the model has one (tags ``…dp…``), else the best tuned heuristic given as
@@ -110,16 +130,6 @@ class PolicyEvaluationCallback(BaseCallback):
 
     def _mean(self, policy: Policy) -> float:
         return float(run_episodes(policy, self.params, self.episodes, self.seed).returns.mean())
-
-    def _on_training_start(self) -> None:
-        # A continued run starts at its earlier step count: the next evaluation is the next multiple of eval_freq.
-        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.eval_freq
-            self.evaluate()
-        return True
 
     def agent(self) -> SB3Policy:
         """The current model as a policy."""

@@ -16,11 +16,11 @@ from typing import Any
 import gymnasium as gym
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from agents.callbacks import MarketMetricsCallback
+from agents.callbacks import MarketMetricsCallback, PeriodicEvaluation
 from agents.game_eval import ExactReference, GameReport, LearnedJointPolicy, exact_reference, game_table, judge
 from agents.opponents import OPPONENTS, opponent_policy
 from agents.training import (
@@ -131,7 +131,7 @@ def learned_policy(setup: GameSetup, model: Any, normalizer: Any | None, name: s
     return LearnedJointPolicy(model, setup.config, seats, others, normalizer, name)
 
 
-class GameEvaluationCallback(BaseCallback):
+class GameEvaluationCallback(PeriodicEvaluation):
     """Every ``eval_freq`` steps, judges the deterministic policy and logs it under ``eval/``.
 
     ``eval/mean_return_mm_j`` (Monte Carlo on fixed seeds) always; with an exact solution of the game also
@@ -154,15 +154,6 @@ class GameEvaluationCallback(BaseCallback):
         self.reference, self.obs_normalizer_getter = reference, obs_normalizer_getter
         self.history: list[dict[str, Any]] = []
         self._next = eval_freq
-
-    def _on_training_start(self) -> None:
-        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.eval_freq
-            self.evaluate()
-        return True
 
     def evaluate(self) -> GameReport:
         """Judge the current policy now, log it and return the report."""
