@@ -51,7 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     names = ["equilibrium", "cartel", "each quotes the one-MM optimum", "each quotes the article rule"]
     for run in args.runs:
-        agent, setup, _ = load_game_agent(run)
+        try:
+            agent, setup, _ = load_game_agent(run)
+        except ValueError as error:
+            parser.error(str(error))
         if setup.config.params != params:
             parser.error(f"{run} was trained on another game; give its --env-kwargs")
         policies.append(agent)

@@ -181,7 +181,8 @@ def judge(
     equilibrium, cartel = reference.equilibrium.mean_return, reference.cartel.mean_return
     report.collusion_index = float(game.collusion_index(float(np.mean(report.exact_return)), equilibrium, cartel))
     best = float(certificates.best_response_value[0])
-    report.pct_of_best_response = 100.0 * report.exact_return[0] / best if best else None
+    # A percentage of a non-positive best response would mislead (−50 of −40 is not 125%).
+    report.pct_of_best_response = 100.0 * report.exact_return[0] / best if best > 0 else None
     return report
 
 

@@ -21,6 +21,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from agents.callbacks import MarketMetricsCallback, PeriodicEvaluation
+from agents.dp import unsolvable_reason
 from agents.game_eval import ExactReference, GameReport, LearnedJointPolicy, exact_reference, game_table, judge
 from agents.opponents import OPPONENTS, opponent_policy
 from agents.training import (
@@ -76,6 +77,8 @@ def game_setup(env_kwargs: dict[str, Any]) -> GameSetup:
     if not self_play and opponent not in OPPONENTS:
         raise ValueError(f"opponent={opponent!r} is invalid: must be one of {list(OPPONENTS)}")
     config = CompetitionConfig.from_kwargs(**kwargs)
+    if not self_play and config.num_market_makers < 2:
+        raise ValueError(f"opponent={opponent!r} needs num_market_makers >= 2 (one market maker alone: use self_play)")
     if not config.params.market.fill.quotes_matter:
         raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
     if not self_play:
@@ -247,7 +250,12 @@ def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tup
 
 def load_game_agent(run_dir: Path, device: str = "auto") -> tuple[LearnedJointPolicy, GameSetup, dict]:
     """The saved final model of a game run as a joint policy, with the run's set-up and configuration."""
-    saved = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+    config_path = Path(run_dir) / "config.yaml"
+    if not config_path.exists():
+        raise ValueError(f"{run_dir} is not a run folder (no config.yaml)")
+    saved = yaml.safe_load(config_path.read_text())
+    if not isinstance(saved, dict) or not is_game(str(saved.get("env_id", ""))):
+        raise ValueError(f"{run_dir} is not a run of the competing market makers' env")
     setup = game_setup(saved.get("env_kwargs") or {})
     model = load_model(ALGORITHMS[saved["algo"]], Path(run_dir) / "model.zip", device=device)
     normalizer = None
@@ -279,9 +287,12 @@ def game_comparison(
             game.GamePolicy(reference.equilibrium.bid, reference.equilibrium.ask, name="equilibrium"),
             game.GamePolicy(reference.cartel.bid, reference.cartel.ask, name="cartel"),
         ]
-    policies += [opponent_policy("monopoly", params), opponent_policy("article", params)]
     names = [agent.name, "equilibrium", "cartel"][: 1 + 2 * (reference is not None)]
-    names += ["each quotes the one-MM optimum", "each quotes the article rule"]
+    if unsolvable_reason(params.market) is None:  # the monopoly's quotes need the one-MM DP
+        policies.append(opponent_policy("monopoly", params))
+        names.append("each quotes the one-MM optimum")
+    policies.append(opponent_policy("article", params))
+    names.append("each quotes the article rule")
     rows = [judge(p, params, episodes, seed, reference, name) for p, name in zip(policies, names, strict=True)]
     table = game_table(rows)
     print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")

@@ -110,3 +110,43 @@ def test_one_mm_policies_quote_from_their_own_inventory():
     bid, ask = policy.quote(state, env.params)
     # The article rule widens the side that adds to the position: a long MM's bid, a short MM's ask.
     assert bid[0].tolist() == pytest.approx([1.5, 0.5]) and ask[0].tolist() == pytest.approx([0.5, 1.5])
+
+
+class BadOpponent:
+    def __init__(self, offsets):
+        self.offsets = offsets
+
+    def quote(self, state, params):
+        return self.offsets, self.offsets
+
+
+def test_opponent_quotes_are_checked():
+    env = CompetingMarketMakersEnv(opponent=BadOpponent(np.zeros(1)))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="shapes"):
+        env.step(np.zeros(2))
+    env = CompetingMarketMakersEnv(opponent=BadOpponent(np.full((1, 2), np.nan)))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="not finite"):
+        env.step(np.zeros(2))
+
+
+def test_nobody_wins_when_no_trader_comes():
+    venv = CompetitionVecEnv(64, self_play=True, pi=0.5)
+    venv.seed(0)
+    venv.reset()
+    _, _, _, infos = venv.step(np.full((64, 2), -0.7, dtype=np.float32))
+    sides = np.array([info["trader_side"] for info in infos])
+    won = np.array([info["won"] for info in infos])
+    assert (sides == 0).any() and not won[sides == 0].any()
+    # At most one market maker of a game (two consecutive views) wins.
+    assert (won.reshape(32, 2).sum(axis=1) <= 1).all()
+
+
+def test_parallel_env_refuses_actions_that_are_not_a_dict_of_its_agents():
+    game = parallel_env(T=5)
+    game.reset(seed=0)
+    with pytest.raises(ValueError, match="dict"):
+        game.step([np.zeros(2), np.zeros(2)])
+    with pytest.raises(ValueError, match="unknown agents \\['mm_7'\\]"):
+        game.step({"mm_0": np.zeros(2), "mm_1": np.zeros(2), "mm_7": np.zeros(2)})

@@ -152,3 +152,18 @@ def test_one_learner_against_a_fixed_opponent(tmp_path):
     learned = payload["rows"][0]
     assert learned["name"] == "PPO (against article)"
     assert 0 < learned["pct_of_best_response"] <= 100.0 + 1e-9
+
+
+def test_game_setup_refuses_an_opponent_without_a_second_market_maker():
+    with pytest.raises(ValueError, match="num_market_makers >= 2"):
+        game_setup({"num_market_makers": 1, "opponent": "article"})
+
+
+def test_a_one_mm_run_folder_is_not_a_game_run(tmp_path):
+    from agents.game_training import load_game_agent
+
+    with pytest.raises(ValueError, match="no config.yaml"):
+        load_game_agent(tmp_path)
+    (tmp_path / "config.yaml").write_text("env_id: mm_env/MarketMaking-v0\nalgo: ppo\n")
+    with pytest.raises(ValueError, match="not a run of the competing"):
+        load_game_agent(tmp_path)

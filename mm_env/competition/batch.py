@@ -219,6 +219,6 @@ class CompetitionBatch:
 
 
 def _scatter(base: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
-    out = np.array(base, dtype=np.float64)
+    out = np.array(base, dtype=np.result_type(base, values))
     out[index] = values
     return out

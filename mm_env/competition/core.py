@@ -66,7 +66,7 @@ class CompetitionOutcome(NamedTuple):
     trader_size: np.ndarray
     """The size the trader wanted, ``(n,)``."""
     winner: np.ndarray
-    """The index of the market maker the trader went to, or −1 when none could trade on its side, ``(n,)``."""
+    """The index of the market maker the trader went to, or −1 when none came or none could trade on its side."""
 
 
 def initial_competition_state(params: CompetitionParams, n: int) -> CompetitionState:
@@ -135,5 +135,5 @@ def compete(
     reward, penalty = market.objective.step_reward(
         captured, state._replace(mid=mid[:, None]), after._replace(mid=after.mid[:, None]), terminated[:, None]
     )
-    who = np.where(winner.any(axis=1), winner.argmax(axis=1), -1)
+    who = np.where(winner.any(axis=1) & (side != 0), winner.argmax(axis=1), -1)
     return after, CompetitionOutcome(reward, executed, offset, captured, penalty, terminated, side, size, who)

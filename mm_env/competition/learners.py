@@ -74,7 +74,8 @@ class LearnerBatch:
     ) -> None:
         m = config.num_market_makers
         chosen = list(learners)
-        if not chosen or len(set(chosen)) != len(chosen) or any(not 0 <= j < m for j in chosen):
+        integers = all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) for j in chosen)
+        if not chosen or not integers or len(set(chosen)) != len(chosen) or any(not 0 <= j < m for j in chosen):
             raise ValueError(f"learners={learners!r} is invalid: must be distinct market makers in [0, {m - 1}]")
         self.learners = np.array(chosen)
         self.others = np.setdiff1d(np.arange(m), self.learners)
@@ -144,9 +145,18 @@ class LearnerBatch:
         m = self.params.num_market_makers
         bid, ask = np.empty((self.num_games, m)), np.empty((self.num_games, m))
         if self.opponent is not None:
-            other_bid, other_ask = self.opponent.quote(self.games.state, self.params)
-            bid[:, self.others] = self.params.on_grid(np.asarray(other_bid)[:, self.others])
-            ask[:, self.others] = self.params.on_grid(np.asarray(other_ask)[:, self.others])
+            other_bid, other_ask = (
+                np.asarray(side, dtype=np.float64) for side in self.opponent.quote(self.state, self.params)
+            )
+            if other_bid.shape != bid.shape or other_ask.shape != ask.shape:
+                raise ValueError(
+                    f"opponent {self.opponent!r} quoted offsets of shapes {other_bid.shape} and {other_ask.shape}; "
+                    f"a joint policy gives every market maker's, shape {bid.shape}"
+                )
+            if not (np.isfinite(other_bid).all() and np.isfinite(other_ask).all()):
+                raise ValueError(f"opponent {self.opponent!r} quoted offsets that are not finite")
+            bid[:, self.others] = self.params.on_grid(other_bid[:, self.others])
+            ask[:, self.others] = self.params.on_grid(other_ask[:, self.others])
         bid[:, self.learners], ask[:, self.learners] = learner_bid, learner_ask
         before_mid = self.games.state.mid
         outcome, info = self.games.step(bid, ask, rng, None if active is None else self._games(active))

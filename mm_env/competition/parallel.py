@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,11 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         """Every market maker quotes its action; a missing one raises ``ValueError``."""
         if not self.agents:
             raise RuntimeError("the episode has ended (or reset() was never called); call reset()")
+        if not isinstance(actions, Mapping):
+            raise ValueError(f"actions must be a dict from agent name to action; got {type(actions).__name__}")
+        unknown = sorted(set(actions) - set(self.possible_agents))
+        if unknown:
+            raise ValueError(f"actions name unknown agents {unknown}; the agents are {self.possible_agents}")
         missing = [agent for agent in self.agents if agent not in actions]
         if missing:
             raise ValueError(f"actions are missing for {missing}; every market maker quotes at every step")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mm_env.competition.batch import CompetitionConfig
 from mm_env.competition.learners import LearnerBatch
 from mm_env.sb3_vec_env import MarketMakingVecEnv
@@ -36,9 +38,10 @@ class CompetitionVecEnv(MarketMakingVecEnv):
         config = CompetitionConfig.from_kwargs(**env_kwargs)
         if self_play:
             m = config.num_market_makers
-            if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < m or num_envs % m:
+            valid = isinstance(num_envs, (int, np.integer)) and not isinstance(num_envs, bool)
+            if not valid or num_envs < m or num_envs % m:
                 raise ValueError(f"num_envs={num_envs!r} is invalid for self-play: must be a multiple of M={m}")
-            batch = LearnerBatch(config, num_envs // m, tuple(range(m)), None, max_episode_steps)
+            batch = LearnerBatch(config, int(num_envs) // m, tuple(range(m)), None, max_episode_steps)
         else:
             batch = LearnerBatch(config, num_envs, (0,), opponent, max_episode_steps)
         self.self_play = bool(self_play)
