@@ -107,11 +107,11 @@ class CompetitionConfig:
         """Every market maker's observation, shape ``(n, M, d)``, float32."""
         n, m = state.inventory.shape
         market = self.params.market
-        obs = np.empty((n, m, self.observation_space.shape[0]), dtype=np.float32)
+        obs = np.empty((n, m, m + 1 + self.observes_last_side), dtype=np.float32)
         scaled = state.inventory / market.I_max
-        for j in range(m):
-            obs[:, j, 0] = scaled[:, j]
-            obs[:, j, 1:m] = np.delete(scaled, j, axis=1)
+        # Row j of the index lists market maker j first, then the others in their order: one gather for all views.
+        order = np.array([[j, *(i for i in range(m) if i != j)] for j in range(m)])
+        obs[:, :, :m] = scaled[:, order]
         obs[:, :, m] = ((market.T - state.t) / market.T)[:, None]
         if self.observes_last_side:
             obs[:, :, m + 1] = np.sign(state.traded.sum(axis=1))[:, None]
