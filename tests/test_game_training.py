@@ -167,3 +167,12 @@ def test_a_one_mm_run_folder_is_not_a_game_run(tmp_path):
     (tmp_path / "config.yaml").write_text("env_id: mm_env/MarketMaking-v0\nalgo: ppo\n")
     with pytest.raises(ValueError, match="not a run of the competing"):
         load_game_agent(tmp_path)
+
+
+def test_continue_a_game_run(self_play_run, tmp_path):
+    args = ["--continue-from", str(self_play_run), "--timesteps", "512", "--final-episodes", "50", "--no-progress-bar"]
+    assert train.main([*args, "--eval-episodes", "20", "--log-dir", str(tmp_path)]) == 0
+    continued = tmp_path / "ppo_CompetingMarketMakers-v0_1"
+    config = (continued / "config.yaml").read_text()
+    assert "self_play: true" in config and str(self_play_run) in config
+    assert (continued / "comparison.md").exists()
