@@ -130,6 +130,7 @@ def test_observations_list_own_then_other_inventories_then_time_left():
     expected = [[0.2, -0.4, 0.1, 0.75], [-0.4, 0.2, 0.1, 0.75], [0.1, 0.2, -0.4, 0.75]]
     np.testing.assert_allclose(obs, expected, rtol=1e-6)
     assert config.observation_space.contains(obs[0])
+    assert config.features == ("inventory", "other_inventory_1", "other_inventory_2", "time_left")
 
 
 def test_pettingzoo_parallel_api_and_seed_tests():

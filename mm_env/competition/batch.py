@@ -99,6 +99,12 @@ class CompetitionConfig:
         return action_space(self.params.market, self.normalize_actions)
 
     @property
+    def features(self) -> tuple[str, ...]:
+        """The names of one market maker's observation columns, in order."""
+        others = tuple(f"other_inventory_{i}" for i in range(1, self.params.num_market_makers))
+        return ("inventory", *others, "time_left", *(("last_side",) if self.observes_last_side else ()))
+
+    @property
     def observes_last_side(self) -> bool:
         """Whether the observation carries the last trade's side (with adaptive traders)."""
         return self.params.market.flow.momentum != 0.0
