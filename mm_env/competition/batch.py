@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,8 @@ class CompetitionConfig:
 
     params: CompetitionParams
     normalize_actions: bool = True
+    view_order: np.ndarray = field(init=False, repr=False, compare=False)
+    """``(M, M)``: row ``j`` lists market maker ``j`` first, then the others in their order (each one's view)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, CompetitionParams):
@@ -44,6 +46,10 @@ class CompetitionConfig:
         if not isinstance(self.normalize_actions, (bool, np.bool_)):
             raise ValueError(f"normalize_actions={self.normalize_actions!r} is invalid: must be True or False")
         object.__setattr__(self, "normalize_actions", bool(self.normalize_actions))
+        m = self.params.num_market_makers
+        order = np.array([[j, *(i for i in range(m) if i != j)] for j in range(m)])
+        order.flags.writeable = False
+        object.__setattr__(self, "view_order", order)
 
     @classmethod
     def from_kwargs(
@@ -115,9 +121,7 @@ class CompetitionConfig:
         market = self.params.market
         obs = np.empty((n, m, m + 1 + self.observes_last_side), dtype=np.float32)
         scaled = state.inventory / market.I_max
-        # Row j of the index lists market maker j first, then the others in their order: one gather for all views.
-        order = np.array([[j, *(i for i in range(m) if i != j)] for j in range(m)])
-        obs[:, :, :m] = scaled[:, order]
+        obs[:, :, :m] = scaled[:, self.view_order]  # one gather for every market maker's view
         obs[:, :, m] = ((market.T - state.t) / market.T)[:, None]
         if self.observes_last_side:
             obs[:, :, m + 1] = np.sign(state.traded.sum(axis=1))[:, None]
@@ -139,19 +143,18 @@ class CompetitionConfig:
         return self.params.on_grid(bid).reshape(shape), self.params.on_grid(ask).reshape(shape)
 
 
-STATE_INFO_KEYS = ("inventory", "cash", "mtm_pnl")
-TRADE_INFO_KEYS = ("bid", "ask", "fill_size", "spread_captured", "inventory_penalty")
-"""Per-market-maker ``info`` entries, shape ``(n, M)``; ``mid``, ``trader_side``, ``trader_size`` and ``winner``
-are per environment."""
-
-
 def competition_info(
     state: CompetitionState,
     before: CompetitionState | None = None,
     quotes: tuple[np.ndarray, np.ndarray] | None = None,
     outcome: CompetitionOutcome | None = None,
 ) -> dict[str, np.ndarray]:
-    """``info`` arrays of a batch: the state and, after a step from ``before``, the quotes as prices and the trade."""
+    """``info`` arrays of a batch: the state and, after a step from ``before``, the quotes as prices and the trade.
+
+    Per market maker, shape ``(n, M)``: ``inventory``, ``cash``, ``mtm_pnl``, ``bid``, ``ask``, ``fill_size``,
+    ``spread_captured``, ``inventory_penalty``; per environment, ``(n,)``: ``mid``, ``trader_side``, ``trader_size``,
+    ``winner``.
+    """
     info = {
         "inventory": state.inventory,
         "cash": state.cash,
@@ -201,17 +204,17 @@ class CompetitionBatch:
 
     def step(
         self, bid: np.ndarray, ask: np.ndarray, rng: np.random.Generator, active: np.ndarray | None = None
-    ) -> tuple[CompetitionOutcome, dict[str, np.ndarray]]:
+    ) -> CompetitionOutcome:
         """Step every environment (or those where ``active`` is true) with offsets ``(num_envs, M)`` on the grid.
 
         Draws are taken only for the environments that step, in index order. Entries of inactive environments in
-        the outcome are zero (their ``winner`` is −1).
+        the outcome are zero (their ``winner`` is −1). :func:`competition_info` turns a step into ``info`` arrays.
         """
         before = self.state
         if active is None:
             draws = sample_competition_draws(rng, self.params, self.num_envs)
             self.state, outcome = compete(before, bid, ask, draws, self.params)
-            return outcome, competition_info(self.state, before, (bid, ask), outcome)
+            return outcome
         index = np.flatnonzero(active)
         draws = sample_competition_draws(rng, self.params, len(index))
         sub_before = CompetitionState(*(field[index] for field in before))
@@ -220,8 +223,7 @@ class CompetitionBatch:
         outcome = CompetitionOutcome(
             *(_scatter(np.zeros_like(new, shape=(self.num_envs, *new.shape[1:])), index, new) for new in sub_outcome)
         )
-        outcome = outcome._replace(winner=np.where(active, outcome.winner, -1))
-        return outcome, competition_info(self.state, before, (bid, ask), outcome)
+        return outcome._replace(winner=np.where(active, outcome.winner, -1))
 
 
 def _scatter(base: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:

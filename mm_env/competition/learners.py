@@ -159,7 +159,7 @@ class LearnerBatch:
             ask[:, self.others] = self.params.on_grid(other_ask[:, self.others])
         bid[:, self.learners], ask[:, self.learners] = learner_bid, learner_ask
         before_mid = self.games.state.mid
-        outcome, info = self.games.step(bid, ask, rng, None if active is None else self._games(active))
+        outcome = self.games.step(bid, ask, rng, None if active is None else self._games(active))
         won = outcome.winner[:, None] == np.arange(m)
         views = {
             "bid": self._views(before_mid[:, None] - bid),

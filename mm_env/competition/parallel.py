@@ -129,7 +129,9 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
             raise ValueError(f"actions are missing for {missing}; every market maker quotes at every step")
         joint = np.stack([np.asarray(actions[agent], dtype=np.float64) for agent in self.agents])[None]
         bid, ask = self.config.decode(joint, (1, len(self.agents)))
-        outcome, info = self._batch.step(bid, ask, self._rng)
+        before = self._batch.state
+        outcome = self._batch.step(bid, ask, self._rng)
+        info = competition_info(self._batch.state, before, (bid, ask), outcome)
         done = bool(outcome.terminated[0])
         observations = self._observations()
         rewards = {agent: float(outcome.reward[0, j]) for j, agent in enumerate(self.agents)}
