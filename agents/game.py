@@ -741,6 +741,14 @@ def _finish(
     return GameSolution(tree.params, kind, bid, ask, shaped, std, no_pure, largest_stage_gain, certificate)
 
 
+def _backward_tables(tree: _Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empty tables for a backward pass: the values ``(2, T + 1, N²)`` (terminal filled in) and each MM's ticks."""
+    value = np.empty((2, tree.T + 1, tree.n_levels**2))
+    value[:, tree.T] = tree.terminal
+    x0 = np.empty((tree.T, 2, tree.n_levels**2))
+    return value, x0, np.empty_like(x0)
+
+
 def solve_equilibrium(params: CompetitionParams, certify: bool = True) -> GameSolution | None:
     """A Markov equilibrium by backward induction: a pure equilibrium of every stage game ``(t, I_1, I_2, side)``.
 
@@ -758,11 +766,7 @@ def solve_equilibrium(params: CompetitionParams, certify: bool = True) -> GameSo
     if game_unsolvable_reason(params) is not None:
         return None
     tree = _Tree(params)
-    n2 = tree.n_levels**2
-    value = np.empty((2, tree.T + 1, n2))
-    value[:, tree.T] = tree.terminal
-    x0 = np.empty((tree.T, 2, n2))
-    x1 = np.empty_like(x0)
+    value, x0, x1 = _backward_tables(tree)
     traded_sides = (tree.arrive > 0.0)[:, None]
     no_pure = 0
     largest = 0.0
@@ -791,11 +795,7 @@ def solve_cartel(params: CompetitionParams, certify: bool = True) -> GameSolutio
     if game_unsolvable_reason(params) is not None:
         return None
     tree = _Tree(params)
-    n2 = tree.n_levels**2
-    value = np.empty((2, tree.T + 1, n2))
-    value[:, tree.T] = tree.terminal
-    x0 = np.empty((tree.T, 2, n2))
-    x1 = np.empty_like(x0)
+    value, x0, x1 = _backward_tables(tree)
     hi = tree.hi
     for t in range(tree.T - 1, -1, -1):
         following = value[:, t + 1]

@@ -43,13 +43,14 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
+        config = EnvConfig.from_kwargs(params, **env_kwargs)
+        self._adopt(MarketBatch(config, num_envs, max_episode_steps), render_mode)
+
+    def _adopt(self, batch: MarketBatch, render_mode: str | None) -> None:
+        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too).
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self._adopt(MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps))
-
-    def _adopt(self, batch: MarketBatch) -> None:
-        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too).
         self._batch = batch
         self.num_envs = self._batch.num_envs
         self.single_observation_space = self._batch.config.observation_space
