@@ -18,23 +18,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_training(train_args: list[str], log_dir: Path) -> tuple[float, dict]:
+def run_training(train_args: list[str], log_dir: Path) -> tuple[float, Path]:
     start = time.perf_counter()
     command = [sys.executable, str(ROOT / "train.py"), "--log-dir", str(log_dir), "--no-progress-bar", *train_args]
     subprocess.run(command, check=True, cwd=ROOT)
     seconds = time.perf_counter() - start
-    run_dir = max(log_dir.iterdir(), key=lambda p: p.stat().st_mtime)
-    return seconds, json.loads((run_dir / "comparison.json").read_text())
+    return seconds, max(log_dir.iterdir(), key=lambda p: p.stat().st_mtime)
 
 
-def report(seconds: float, comparison: dict, train_args: list[str]) -> None:
+def report(seconds: float, run_dir: Path, train_args: list[str]) -> None:
+    """The wall time and the run's own final table (one market maker, or the game's)."""
+    comparison = json.loads((run_dir / "comparison.json").read_text())
     print(f"\npython train.py {' '.join(train_args)}: {seconds / 60:.1f} min wall time")
     print(f"final comparison on {comparison['episodes']:,} episodes (seed {comparison['seed']}):")
-    print("| policy | mean return ± s.e. | % of DP | exact E[return] |\n|---|---:|---:|---:|")
-    for row in comparison["rows"]:
-        exact = "–" if row["exact_return"] is None else f"{row['exact_return']:.2f}"
-        pct = "–" if row["pct_of_dp"] is None else f"{row['pct_of_dp']:.1f}"
-        print(f"| {row['policy']} | {row['mean_return']:.2f} ± {row['return_se']:.2f} | {pct} | {exact} |")
+    print((run_dir / "comparison.md").read_text())
 
 
 def main() -> None:
@@ -50,7 +47,8 @@ def main() -> None:
         report(seconds, first, args.train_args)
         if args.twice:
             _, second = run_training(args.train_args, log_dir)
-            same = first["rows"] == second["rows"]
+            rows = [json.loads((run / "comparison.json").read_text())["rows"] for run in (first, second)]
+            same = rows[0] == rows[1]
             print(f"\nsame seed, same device, second run: {'identical results' if same else 'DIFFERENT results'}")
             if not same:
                 sys.exit(1)
