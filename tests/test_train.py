@@ -219,3 +219,21 @@ def test_train_runs_on_extension_presets_with_or_without_an_exact_optimum(tmp_pa
         assert payload["benchmark"] == "DP optimum"
         assert agent["exact_return"] is not None  # the agent observes (I, t, L): exactly evaluated on (t, I, L)
     assert agent["pct_of_benchmark"] is not None
+
+
+def test_sigterm_saves_what_was_learned_like_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    command = [sys.executable, str(ROOT / "train.py"), "--timesteps", "10000000", "--log-dir", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run_dir = tmp_path / "ppo_MarketMaking-v0_1"
+    deadline = time.monotonic() + 120
+    while not (run_dir / "progress.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # inside model.learn
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "interrupted: saving what has been learned" in output
+    assert PPO.load(run_dir / "model.zip").num_timesteps > 0
