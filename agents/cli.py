@@ -1,4 +1,4 @@
-"""Command-line helpers shared by ``python -m agents.evaluate`` and ``train.py``."""
+"""Command-line helpers shared by ``python -m agents.evaluate`` and the main job (:mod:`agents.train`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mm_env.params import MarketParams, make_params
+
+TRAIN_COMMAND = "mm-env-train"  # the main job's console script (``python train.py`` in a checkout runs the same)
 
 
 def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") -> dict[str, Any]:

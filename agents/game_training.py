@@ -1,4 +1,4 @@
-"""Training on competing market makers: ``train.py --env mm_env/CompetingMarketMakers-v0``.
+"""Training on competing market makers: ``mm-env-train --env mm_env/CompetingMarketMakers-v0``.
 
 Two set-ups, chosen by ``--env-kwargs``: one learner (``mm_0``) against a fixed ``opponent`` (default
 ``"equilibrium"``; see :data:`agents.opponents.OPPONENTS`), judged as a percentage of its exact best response; or
@@ -21,6 +21,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from agents.callbacks import MarketMetricsCallback, PeriodicEvaluation
+from agents.cli import TRAIN_COMMAND
 from agents.dp import unsolvable_reason
 from agents.game_eval import ExactReference, GameReport, LearnedJointPolicy, exact_reference, game_table, judge
 from agents.opponents import OPPONENTS, opponent_policy
@@ -239,7 +240,7 @@ def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tup
         evaluation.evaluate()
     (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
     if interrupted:
-        print(f"saved {run_dir / 'model.zip'}; compare it with: python train.py --evaluate {run_dir}")
+        print(f"saved {run_dir / 'model.zip'}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
         return run_dir, True
     rows = game_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
     model.logger.record("comparison", game_table(rows), exclude=("stdout", "log", "json", "csv"))

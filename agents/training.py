@@ -1,4 +1,4 @@
-"""Training Stable-Baselines3 agents on the batched env, and comparing them with the baselines (``train.py``)."""
+"""Training Stable-Baselines3 agents on the batched env, and comparing them with the baselines (the main job)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 import mm_env
 from agents.callbacks import MarketMetricsCallback, PolicyEvaluationCallback
+from agents.cli import TRAIN_COMMAND
 from agents.dp import exact_solution
 from agents.env_setup import env_config
 from agents.evaluate import PolicyReport, baseline_policies, compare, episode_history, markdown_table, write_report
@@ -37,7 +38,7 @@ from mm_env.config import EnvConfig
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
-HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std")
@@ -62,6 +63,9 @@ class RunConfig:
     final_episodes: int = 10_000
     log_dir: str = "runs"
     hyperparams: dict[str, Any] = field(default_factory=dict)
+    # False: ``hyperparams`` override the shipped tuned file; True: they are a whole entry (a saved run's own), so that
+    # a saved run continues with exactly its settings and needs no file outside its folder.
+    hyperparams_complete: bool = False
     progress_bar: bool = False
     verbose: int = 0
 
@@ -161,7 +165,7 @@ def make_training_env(env: EnvConfig, n_envs: int, seed: int, normalize: dict | 
     return venv
 
 
-def _vecnormalize(venv: VecEnv) -> VecNormalize | None:
+def _vecnormalize(venv: VecEnv | None) -> VecNormalize | None:
     while venv is not None:
         if isinstance(venv, VecNormalize):
             return venv
@@ -206,7 +210,10 @@ def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:
     """The checked hyperparameters, number of envs, budget and evaluation period of a run (``ValueError`` if bad)."""
     if config.algo not in ALGORITHMS:
         raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
-    hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
+    if config.hyperparams_complete:
+        hyperparams = copy.deepcopy(config.hyperparams)
+    else:
+        hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
     algorithm_kwargs(config.algo, hyperparams, n_actions=2)
     n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
     timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
@@ -235,7 +242,7 @@ def continued_config(source: Path, **changes: Any) -> RunConfig:
     """The configuration of a saved run, to continue training it (with ``changes`` to the run-level settings)."""
     saved = yaml.safe_load((source / "config.yaml").read_text())
     fields = {name: saved[name] for name in RunConfig.__dataclass_fields__ if name in saved}
-    return RunConfig(**{**fields, **changes})
+    return RunConfig(**{**fields, "hyperparams_complete": True, **changes})
 
 
 def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, bool]:
@@ -258,7 +265,7 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     save_model(model, run_dir)
     if interrupted:
         (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
-        print(f"saved {run_dir / 'model.zip'}; compare it with: python train.py --evaluate {run_dir}")
+        print(f"saved {run_dir / 'model.zip'}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
         return run_dir, True
     evaluation.evaluate()  # the final model, logged like the periodic evaluations
     (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
@@ -419,7 +426,7 @@ def final_comparison(
 
 
 def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, device: str = "auto") -> Path:
-    """``train.py --evaluate``: the final comparison of a saved run again.
+    """``mm-env-train --evaluate``: the final comparison of a saved run again.
 
     With the run's own episode count and seed (the defaults) it reproduces the run's table in place; otherwise the
     new table goes into a subfolder, so the training-time comparison is kept.

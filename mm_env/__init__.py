@@ -3,12 +3,17 @@
 Importing the package registers ``mm_env/MarketMaking-v0``, ``mm_env/ArticleMarketMaker-v0`` and
 ``mm_env/CompetingMarketMakers-v0`` (competing market makers, :mod:`mm_env.competition`). The SB3
 ``VecEnv`` lives in :mod:`mm_env.sb3_vec_env` so that importing the package does not import PyTorch.
+
+The core needs only Gymnasium, NumPy and SciPy; the extras add training (``mm_env[train]``), rendering
+(``mm_env[render]``), the PettingZoo env (``mm_env[multiagent]``) and Ray (``mm_env[ray]``).
 """
 
 from mm_env.env import MarketMakingEnv
 from mm_env.params import ARTICLE_SCENARIOS, PRESETS, ArticleScenario, MarketParams, make_params
 from mm_env.registration import ARTICLE_ID, COMPETING_ID, MARKET_MAKING_ID, register_envs
 from mm_env.vector_env import MarketMakingVectorEnv
+
+__version__ = "0.2.0"
 
 __all__ = [
     "ARTICLE_ID",

@@ -124,6 +124,20 @@ def test_continued_config_takes_the_saved_run_and_only_run_level_changes(tmp_pat
     )
 
 
+def test_a_continued_run_uses_its_own_hyperparameters_and_reads_no_file_outside_its_folder(tmp_path, monkeypatch):
+    own = {**load_hyperparams("ppo", "mm_env/MarketMaking-v0", {}), "n_steps": 64, "n_epochs": 3}
+    saved = {"algo": "ppo", "env_id": "mm_env/MarketMaking-v0", "seed": 1, "hyperparams": own}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "params": {}, "versions": {}}))
+
+    def no_file(*args, **kwargs):
+        raise AssertionError("a continued run read the shipped hyperparameter file")
+
+    monkeypatch.setattr("agents.training.load_hyperparams", no_file)
+    prepared = prepare(continued_config(tmp_path))
+    assert prepared.hyperparams == own
+    assert prepared.timesteps == 6_000_000  # the saved entry's n_timesteps
+
+
 def test_only_learning_rates_and_clip_ranges_are_read_as_schedules():
     kwargs = algorithm_kwargs("sac", {"ent_coef": "auto_0.01", "learning_rate": "lin_1e-3"}, 2)
     assert kwargs["ent_coef"] == "auto_0.01"

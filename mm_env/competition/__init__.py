@@ -5,10 +5,30 @@ single-agent Gymnasium env in which the other market makers follow given policie
 makers (equilibrium, cartel, best response, NashConv, the collusion index) are in :mod:`agents.game`.
 """
 
+from typing import Any
+
 from mm_env.competition.batch import CompetitionBatch, CompetitionConfig
 from mm_env.competition.core import CompetitionOutcome, CompetitionState, compete, initial_competition_state
-from mm_env.competition.parallel import CompetitionParallelEnv, env, parallel_env, raw_env
 from mm_env.competition.params import CompetitionParams, make_competition_params
+
+# The PettingZoo forms need the optional PettingZoo (``pip install "mm_env[multiagent]"``); they are imported on
+# first use, so that the core, the Gymnasium env and the exact tools work without it.
+_PETTINGZOO_NAMES = ("CompetitionParallelEnv", "env", "parallel_env", "raw_env")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PETTINGZOO_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from mm_env.competition import parallel
+    except ModuleNotFoundError as error:
+        if error.name != "pettingzoo":
+            raise
+        raise ModuleNotFoundError(
+            f'mm_env.competition.{name} needs PettingZoo: pip install "mm_env[multiagent]"', name="pettingzoo"
+        ) from error
+    return getattr(parallel, name)
+
 
 __all__ = [
     "CompetitionBatch",
