@@ -11,7 +11,7 @@ from mm_env.batch import state_info, step_info
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
 from mm_env.params import MarketParams
-from mm_env.render import HISTORY_KEYS, episode_figure, figure_to_rgb
+from mm_env.render import EpisodeRenderer, require_matplotlib
 from mm_env.spaces import decode_actions
 
 
@@ -93,8 +93,8 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     The keywords are those of :meth:`mm_env.config.EnvConfig.from_kwargs`: ``params`` (a
     :class:`~mm_env.params.MarketParams`) or ``preset``, ``observation_features``, ``normalize_actions``, and any
     model parameter by its flat name, documented once in its component (:mod:`mm_env.model`); ``render_mode`` may be
-    ``"rgb_array"``. ``env.state`` is the model state (:class:`~mm_env.dynamics.MarketState`), which the baseline
-    policies of ``agents`` quote from.
+    ``"rgb_array"`` (it needs matplotlib: ``pip install "mm_env[render]"``). ``env.state`` is the model state
+    (:class:`~mm_env.dynamics.MarketState`), which the baseline policies of ``agents`` quote from.
 
     ## Version History
 
@@ -116,7 +116,10 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = self.config.observation_space
         self.action_space = self.config.action_space
         self.state: MarketState | None = None
-        self._history: dict[str, list[float]] | None = None
+        self._renderer: EpisodeRenderer | None = None
+        if render_mode == "rgb_array":
+            require_matplotlib()  # fail here, not at the first frame
+            self._renderer = EpisodeRenderer(self.params.T)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -124,8 +127,8 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         """Start a new episode; ``seed`` re-seeds the random traders."""
         super().reset(seed=seed)
         self.state = initial_state(self.params)
-        if self.render_mode == "rgb_array":
-            self._history = {key: [] for key in HISTORY_KEYS}
+        if self._renderer is not None:
+            self._renderer.clear()
         return self.config.observe(self.state), state_info(self.state)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -141,17 +144,23 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.state, outcome = transition(before, bid, ask, draws, self.params)
         info = step_info(before, self.state, bid, ask, outcome)
         obs = self.config.observer(self.state, self.params)
-        if self._history is not None:
-            recorded = (before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
-            for key, value in zip(HISTORY_KEYS, recorded, strict=True):
-                self._history[key].append(value)
+        if self._renderer is not None:
+            self._renderer.record(before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
         # The scalar dynamics already give a Python float and bool.
         return obs, outcome.reward, outcome.terminated, False, info
 
     def render(self) -> np.ndarray | None:
-        """With ``render_mode="rgb_array"``: the episode so far as an RGB image (the article-style figure)."""
-        if self.render_mode is None:
+        """With ``render_mode="rgb_array"``: the episode so far as an ``(480, 640, 3)`` uint8 image.
+
+        The article-style figure of :mod:`mm_env.render`, made on the first call and updated by later ones.
+        """
+        if self._renderer is None:
             gym.logger.warn("render() needs render_mode='rgb_array' at construction")
             return None
-        history = self._history or {key: [] for key in HISTORY_KEYS}
-        return figure_to_rgb(episode_figure(history, title=f"t = {len(history['reward'])} / {self.params.T}"))
+        return self._renderer.render()
+
+    def close(self) -> None:
+        """Release the figure of ``render()``."""
+        if self._renderer is not None:
+            self._renderer.close()
+        super().close()

@@ -11,7 +11,9 @@ from gymnasium.vector.utils import batch_space
 
 from mm_env.batch import BatchedModel, MarketBatch
 from mm_env.config import EnvConfig
+from mm_env.dynamics import MarketState, Outcome
 from mm_env.params import MarketParams
+from mm_env.render import EpisodeRenderer, require_matplotlib
 
 
 class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
@@ -30,9 +32,17 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
 
     Arguments are those of ``MarketMakingEnv`` plus ``num_envs`` and ``max_episode_steps`` (an optional truncation
     before ``T``), so ``gymnasium.make_vec("mm_env/MarketMaking-v0", num_envs=64)`` builds one directly.
+
+    With ``render_mode="rgb_array"`` the vector env draws its first environment only (drawing them all would cost a
+    frame per environment): :meth:`render` returns a one-element tuple holding environment 0's frame, the figure
+    ``MarketMakingEnv.render()`` draws for the same history, which follows environment 0 across its autoresets.
     """
 
-    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: dict[str, Any] = {
+        "render_modes": ["rgb_array"],
+        "render_fps": 30,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
 
     def __init__(
         self,
@@ -47,10 +57,15 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         self._adopt(MarketBatch(config, num_envs, max_episode_steps), render_mode)
 
     def _adopt(self, batch: MarketBatch, render_mode: str | None) -> None:
-        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too).
-        if render_mode is not None:
+        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too);
+        # a subclass that does not render says so in its metadata.
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
+        self._renderer: EpisodeRenderer | None = None
+        if render_mode == "rgb_array":
+            require_matplotlib()  # fail here, not at the first frame
+            self._renderer = EpisodeRenderer(batch.params.T)
         self._batch = batch
         self.num_envs = self._batch.num_envs
         self.single_observation_space = self._batch.config.observation_space
@@ -78,6 +93,8 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         else:
             self._needs_reset[:] = False
         self._batch.reset(mask)
+        if self._renderer is not None and (mask is None or mask[0]):
+            self._renderer.clear()
         info = self._batch.state_info()
         reset = self._all if mask is None else mask
         info.update(dict.fromkeys(self._state_masks, reset))
@@ -89,11 +106,13 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
             resetting = self._needs_reset
             self._batch.reset(resetting)
             stepped = ~resetting
+            before = self._batch.state  # a step makes new state arrays, so this stays the state before it
             outcome, info = self._batch.step(actions, self.np_random, active=stepped)
             terminated = outcome.terminated.astype(bool)
             masks = dict.fromkeys(self._state_masks, self._all) | dict.fromkeys(self._trade_masks, stepped)
         else:
             stepped = self._all
+            before = self._batch.state
             outcome, info = self._batch.step(actions, self.np_random)
             terminated = outcome.terminated
             masks = self._full_masks
@@ -102,4 +121,31 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
             truncated &= stepped
         self._needs_reset = terminated | truncated  # a new array: the caller may modify the ones it receives
         info.update(masks)
+        if self._renderer is not None:
+            self._record_first(before, bool(stepped[0]), outcome, info)
         return self._batch.observe(), outcome.reward, terminated, truncated, info
+
+    def _record_first(self, before: MarketState, stepped: bool, outcome: Outcome, info: dict[str, Any]) -> None:
+        """Add environment 0's step to the rendered history; its autoreset step starts a new episode instead."""
+        assert self._renderer is not None
+        if not stepped:
+            self._renderer.clear()
+            return
+        self._renderer.record(before.mid[0], info["bid"][0], info["ask"][0], info["inventory"][0], outcome.reward[0])
+
+    def render(self) -> tuple[np.ndarray] | None:
+        """With ``render_mode="rgb_array"``: ``(frame,)``, environment 0's episode so far as a uint8 image.
+
+        A one-element tuple, as a vector env's ``render()`` returns a tuple of frames; the frame is the one that
+        ``MarketMakingEnv.render()`` gives for the same history. Gymnasium's vector ``RecordVideo`` and
+        ``HumanRendering`` expect a frame per environment, so they take this env with ``num_envs=1`` only.
+        """
+        if self._renderer is None:
+            gym.logger.warn("render() needs render_mode='rgb_array' at construction")
+            return None
+        return (self._renderer.render(),)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Release the figure of ``render()``."""
+        if self._renderer is not None:
+            self._renderer.close()

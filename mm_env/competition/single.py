@@ -120,6 +120,9 @@ class CompetingMarketMakersVectorEnv(MarketMakingVectorEnv):
     ``gymnasium.make_vec("mm_env/CompetingMarketMakers-v0", num_envs=64, opponent="cartel")`` builds one.
     """
 
+    # The games have no figure: any render_mode is refused.
+    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": MarketMakingVectorEnv.metadata["autoreset_mode"]}
+
     def __init__(
         self,
         num_envs: int = 1,
