@@ -69,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for run in runs:
         s, p = run.scenario, run.scenario.params
         values = " | ".join(f"{value:.2f}" for value in run.summary().values())
-        print(f"| {s.title} | {p.kappa:g} | {s.gamma:g} | {s.spread_base:g} | {p.lam:g} | {values} |")
-        title = f"{s.title}: κ={p.kappa:g}, γ={s.gamma:g}, Δ={s.spread_base:g}, λ={p.lam:g} (seed {args.seed})"
+        kappa, lam = p.impact.kappa, p.objective.lam
+        print(f"| {s.title} | {kappa:g} | {s.gamma:g} | {s.spread_base:g} | {lam:g} | {values} |")
+        title = f"{s.title}: κ={kappa:g}, γ={s.gamma:g}, Δ={s.spread_base:g}, λ={lam:g} (seed {args.seed})"
         path = save_figure(episode_figure(run.history, title=title), args.out / f"{run.name}.png")
         print(f"  figure: {path}")
     return 0

@@ -113,6 +113,7 @@ class PolicyEvaluationCallback(PeriodicEvaluation):
         self.eval_freq, self.episodes, self.seed = eval_freq, episodes, seed
         self.run_dir, self.obs_normalizer_getter = run_dir, obs_normalizer_getter
         solution = exact_solution(self.params)
+        self.benchmark: Policy
         if solution is not None:
             self.benchmark, self.benchmark_tag = DPPolicy(self.params, solution), "dp"
             self.benchmark_value = solution.expected_return

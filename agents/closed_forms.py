@@ -72,6 +72,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.policies import Policy
+from mm_env.model.fill import ExponentialFill
 from mm_env.params import MarketParams
 
 _TAYLOR_EXTRA_TERMS = 30
@@ -151,11 +152,13 @@ def continuous_time_mapping(params: MarketParams) -> ContinuousTimeMapping:
     reason = _reward_reason(params)
     if reason is not None:
         raise ValueError(f"no continuous-time mapping: {reason}")
+    fill = params.fill
+    assert isinstance(fill, ExponentialFill)  # _reward_reason refuses the article's fill law
     mtm = params.objective.reward == "mtm"
     shift = 0.5 * params.impact.kappa if mtm else 0.0
-    k = params.fill.k
+    k = fill.k
     w_ask, w_bid, _, _ = params.flow.side_law(0)
-    scale = params.fill.A * math.exp(-k * shift)
+    scale = fill.A * math.exp(-k * shift)
     return ContinuousTimeMapping(
         horizon=params.T,
         I_max=params.I_max,

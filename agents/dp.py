@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mm_env.model.fill import ExponentialFill
 from mm_env.model.xp import array as xp_array
 from mm_env.params import MarketParams
 
@@ -204,8 +205,9 @@ def solve_dp(params: MarketParams) -> DPSolution:
     reason = unsolvable_reason(params)
     if reason is not None:
         raise ValueError(reason)
-    tree = _outcome_tree(params)
     fill = params.fill
+    assert isinstance(fill, ExponentialFill)  # unsolvable_reason refuses the article's fill law
+    tree = _outcome_tree(params)
     n_levels, n_last = len(tree.stay_reward), len(last_sides(params))
     mean_executed = tree.mean_executed[..., None]  # (2, N, 1) against the L axis
     # The news part of c_s: a fill moves I by −S·Q', so the news term I'·S·J·η_s of a fill less the I·S·J·η_s of a

@@ -26,6 +26,7 @@ from agents.closed_forms import applicable_baselines
 from agents.dp import evaluate_tables, exact_solution, unsolvable_reason
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew, Policy
 from agents.tuning import TUNING_EPISODES, best_tuned_heuristic, tune_article_rule, tune_linear_skew
+from mm_env.dynamics import MarketState
 from mm_env.params import ARTICLE_SCENARIOS, MarketParams
 from mm_env.render import HISTORY_KEYS
 from mm_env.vector_env import MarketMakingVectorEnv
@@ -50,6 +51,12 @@ class Episodes:
     """Mean quoted spread ``δ_b + δ_a`` over the episode."""
 
 
+def _market_state(env: MarketMakingVectorEnv) -> MarketState:
+    state = env.state
+    assert isinstance(state, MarketState)  # a one-MM env (the games' subclass holds their CompetitionState)
+    return state
+
+
 def run_episodes(policy: Policy, params: MarketParams, episodes: int, seed: int) -> Episodes:
     """Run ``episodes`` full episodes of ``policy`` in one batched env seeded with ``seed``.
 
@@ -61,7 +68,7 @@ def run_episodes(policy: Policy, params: MarketParams, episodes: int, seed: int)
     returns, peak, drawdown, abs_inventory, spread = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros
     fills, arrivals = np.zeros(episodes, dtype=np.int64), np.zeros(episodes, dtype=np.int64)
     for _ in range(params.T):
-        bid, ask = policy.quote(env.state, params)
+        bid, ask = policy.quote(_market_state(env), params)
         _, reward, terminated, _, info = env.step(np.stack(np.broadcast_arrays(bid, ask), axis=-1))
         returns += reward
         pnl = info["mtm_pnl"]
@@ -95,7 +102,7 @@ def episode_history(policy: Policy, params: MarketParams, seed: int) -> dict[str
     history: dict[str, list[float]] = {key: [] for key in (*HISTORY_KEYS, "spread")}
     for _ in range(params.T):
         mid = info["mid"][0]
-        bid, ask = policy.quote(env.state, params)
+        bid, ask = policy.quote(_market_state(env), params)
         _, reward, _, _, info = env.step(np.stack(np.broadcast_arrays(bid, ask), axis=-1))
         values = (mid, info["bid"][0], info["ask"][0], info["inventory"][0], reward[0], info["ask"][0] - info["bid"][0])
         for key, value in zip(history, values, strict=True):

@@ -33,6 +33,7 @@ import numpy as np
 
 from agents.dp import inventory_grid, side_outcomes
 from mm_env.competition.params import CompetitionParams
+from mm_env.model.fill import ExponentialFill
 
 __all__ = [
     "BestResponse",
@@ -118,13 +119,15 @@ class _Tree:
     def __init__(self, params: CompetitionParams) -> None:
         market = params.market
         flow, objective, impact, noise = market.flow, market.objective, market.impact, market.noise
+        fill = market.fill
+        assert isinstance(fill, ExponentialFill)  # game_unsolvable_reason, checked first, refuses mode='article'
         self.params = params
         self.T = market.T
         self.I_max = market.I_max
         self.n_levels = n = 2 * market.I_max + 1
         self.tick = params.tick
         self.lo, self.hi = float(params.lowest_tick), float(params.highest_tick)
-        self.A, self.k = market.fill.A, market.fill.k
+        self.A, self.k = fill.A, fill.k
         self.probs = np.asarray(flow.probs)
         self.arrive = np.array(flow.side_law(0)[:2])  # w_s, (2,)
         self.idle = max(1.0 - float(self.arrive.sum()), 0.0)
@@ -230,13 +233,13 @@ class _Stage:
         """The stage games where ``mask`` (over the trailing axes) is true, flattened."""
         return _Stage(self.tree, self.mean[:, mask], self.win[:, mask], self.lose[:, mask], self.can[:, mask])
 
-    def prob(self, x: np.ndarray) -> np.ndarray:
+    def prob(self, x: np.ndarray | float) -> np.ndarray:
         """``p(δ)`` at ``x`` ticks (meaningless outside the grid, where callers mask it)."""
         tree = self.tree
         index = np.clip(np.asarray(x) - tree.lo, 0, len(tree.fill_odds) - 1).astype(np.intp)
         return tree.fill_odds[index]
 
-    def gain(self, mean: np.ndarray, change: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def gain(self, mean: np.ndarray, change: np.ndarray, x: np.ndarray | float) -> np.ndarray:
         """``p(δ)·(m·δ + c)`` at ``x`` ticks."""
         return self.prob(x) * (mean * (x * self.tree.tick) + change)
 
@@ -531,9 +534,10 @@ def best_response(params: CompetitionParams, bid: Any, ask: Any, player: int) ->
     if game_unsolvable_reason(params) is not None:
         return None
     tree = _Tree(params)
-    ticks = list(_check_tables(tree, bid, ask))
-    ticks[player], value = _best_response(tree, tuple(ticks), player)
-    joint_bid, joint_ask = _joint_tables(tree, *ticks)
+    ticks = _check_tables(tree, bid, ask)
+    response, value = _best_response(tree, ticks, player)
+    x0, x1 = (response, ticks[1]) if player == 0 else (ticks[0], response)
+    joint_bid, joint_ask = _joint_tables(tree, x0, x1)
     value = value.reshape(tree.T + 1, tree.n_levels, tree.n_levels)
     return BestResponse(player, joint_bid, joint_ask, value, float(value[0, tree.I_max, tree.I_max]))
 

@@ -167,7 +167,7 @@ def judge(
 
     returns = run_games(policy, params, episodes, seed)
     report = GameReport(
-        name or getattr(policy, "name", type(policy).__name__),
+        name or str(getattr(policy, "name", type(policy).__name__)),
         returns.mean(axis=0).tolist(),
         (returns.std(axis=0, ddof=1) / np.sqrt(episodes)).tolist(),
         spread_at_start(policy, params).tolist(),
@@ -176,6 +176,9 @@ def judge(
         return report
     bid, ask = joint_tables(policy, params)
     certificates = game.nash_conv(params, bid, ask)
+    if certificates is None:
+        reason = game.game_unsolvable_reason(params)
+        raise ValueError(f"an exact reference was given, but this game has no exact solution: {reason}")
     report.exact_return = [float(v) for v in certificates.policy_value]
     report.nash_conv = certificates.nash_conv
     equilibrium, cartel = reference.equilibrium.mean_return, reference.cartel.mean_return

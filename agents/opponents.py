@@ -56,10 +56,10 @@ class EachOnItsOwn:
 def _solved(name: str, params: CompetitionParams) -> JointPolicy:
     from agents import game  # the solvers, imported only when a solved opponent is asked for
 
-    reason = game.game_unsolvable_reason(params)
-    if reason is not None:
-        raise ValueError(f"opponent={name!r} needs the exact solution of the game, which does not exist here: {reason}")
     solution = game.solve_equilibrium(params) if name == "equilibrium" else game.solve_cartel(params)
+    if solution is None:
+        reason = game.game_unsolvable_reason(params)
+        raise ValueError(f"opponent={name!r} needs the exact solution of the game, which does not exist here: {reason}")
     return game.GamePolicy(solution.bid, solution.ask, name=name)
 
 

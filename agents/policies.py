@@ -75,7 +75,9 @@ class Policy:
         states = grid_states(params)
         bid, ask = self.quote(states, params)
         shape = table_shape(params)
-        return tuple(np.broadcast_to(offsets, states.t.shape).reshape(shape).copy() for offsets in (bid, ask))
+        bid_table = np.broadcast_to(bid, states.t.shape).reshape(shape).copy()
+        ask_table = np.broadcast_to(ask, states.t.shape).reshape(shape).copy()
+        return bid_table, ask_table
 
     def __repr__(self) -> str:
         return self.name
@@ -148,7 +150,7 @@ class TabularPolicy(Policy):
         """Table lookups (``t`` is capped at the last row so terminal states still get an action)."""
         self._check_shape(params)
         row = np.minimum(np.asarray(state.t, dtype=np.intp), params.T - 1)
-        index = (row, (np.asarray(state.inventory) + params.I_max).astype(np.intp))
+        index: tuple[np.ndarray, ...] = (row, (np.asarray(state.inventory) + params.I_max).astype(np.intp))
         if self.bid_table.ndim == 3:
             index += ((np.sign(state.traded) + 1).astype(np.intp),)
         return self.bid_table[index], self.ask_table[index]

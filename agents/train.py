@@ -26,7 +26,7 @@ import torch
 
 import mm_env
 from agents.cli import TRAIN_COMMAND, add_env_kwargs_argument, parse_key_values
-from agents.game_training import is_game, prepare_game, train_game
+from agents.game_training import PreparedGame, is_game, prepare_game, train_game
 from agents.training import ALGORITHMS, RunConfig, continued_config, prepare, train
 
 
@@ -126,14 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hyperparams=parse_key_values(args.hyperparams, "--hyperparams"),
                 **run_settings,
             )
-        game = is_game(config.env_id)
-        prepared = prepare_game(config) if game else prepare(config)
+        prepared = prepare_game(config) if is_game(config.env_id) else prepare(config)
     except ValueError as error:
         parser.error(str(error))
     torch.set_num_threads(args.torch_threads)
     # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved.
     signal.signal(signal.SIGTERM, _interrupt)
-    if game:
+    if isinstance(prepared, PreparedGame):
         _, interrupted = train_game(prepared, continue_from=args.continue_from)
     else:
         _, interrupted = train(prepared, continue_from=args.continue_from)

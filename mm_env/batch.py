@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, Number, Outcome, initial_state, sample_draws, transition
 from mm_env.params import MarketParams
+
+if TYPE_CHECKING:
+    from mm_env.competition.batch import CompetitionConfig
+    from mm_env.competition.core import CompetitionState
+    from mm_env.competition.params import CompetitionParams
 
 STATE_INFO_KEYS = ("inventory", "mid", "cash", "mtm_pnl")
 TRADE_INFO_KEYS = (
@@ -70,9 +76,9 @@ class MarketBatch:
     ``max_episode_steps`` optionally truncates episodes before ``T`` (see :meth:`truncated`).
     """
 
-    STATE_INFO_KEYS = STATE_INFO_KEYS
+    STATE_INFO_KEYS: tuple[str, ...] = STATE_INFO_KEYS
     """The ``info`` entries that describe the state (given at reset and after every step)."""
-    TRADE_INFO_KEYS = TRADE_INFO_KEYS
+    TRADE_INFO_KEYS: tuple[str, ...] = TRADE_INFO_KEYS
     """The ``info`` entries that describe a step's quotes and trade."""
 
     def __init__(self, config: EnvConfig, num_envs: int, max_episode_steps: int | None = None) -> None:
@@ -175,23 +181,78 @@ def _scatter(base: np.ndarray, index: np.ndarray, values: Number) -> np.ndarray:
     return out
 
 
-class BatchedModel:
-    """Read-only views of a front-end's :class:`MarketBatch` (kept in ``self._batch``): the model is fixed."""
-
-    _batch: MarketBatch
+class BatchOutcome(Protocol):
+    """What the vector front-ends read of a batch step's outcome."""
 
     @property
-    def state(self) -> MarketState:
-        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays)."""
+    def reward(self) -> np.ndarray:
+        """Each environment's reward."""
+
+    @property
+    def terminated(self) -> np.ndarray:
+        """Where the episode ended."""
+
+
+class VecBatch(Protocol):
+    """What the vector front-ends use of their batch.
+
+    :class:`MarketBatch` is one; so is the competing market makers'
+    :class:`~mm_env.competition.learners.LearnerBatch`, whose environments are the learners' views of the games, and
+    whose state, parameters and configuration are those of the games.
+    """
+
+    STATE_INFO_KEYS: tuple[str, ...]
+    TRADE_INFO_KEYS: tuple[str, ...]
+    num_envs: int
+    max_episode_steps: int | None
+
+    @property
+    def state(self) -> MarketState | CompetitionState:
+        """The model state of the environments (of the games, for the learners' views)."""
+
+    @property
+    def params(self) -> MarketParams | CompetitionParams:
+        """The model parameters."""
+
+    @property
+    def config(self) -> EnvConfig | CompetitionConfig:
+        """The configuration: the spaces, the features and the action map."""
+
+    def truncated(self, terminated: np.ndarray) -> np.ndarray:
+        """Where ``max_episode_steps`` cuts the episode before it terminates."""
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        """Start new episodes in every environment, or where ``mask`` is true."""
+
+    def observe(self) -> np.ndarray:
+        """Every environment's observation, ``(num_envs, d)``."""
+
+    def state_info(self) -> dict[str, np.ndarray]:
+        """The ``info`` arrays that describe the state."""
+
+    def step(
+        self, actions: object, rng: np.random.Generator, active: np.ndarray | None = None
+    ) -> tuple[BatchOutcome, dict[str, np.ndarray]]:
+        """Step every environment (or those where ``active`` is true): the outcome and the ``info`` arrays."""
+
+
+class BatchedModel:
+    """Read-only views of a front-end's batch (kept in ``self._batch``): the model is fixed."""
+
+    _batch: VecBatch
+
+    @property
+    def state(self) -> MarketState | CompetitionState:
+        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays; the games' for their front-ends)."""
         return self._batch.state
 
     @property
-    def params(self) -> MarketParams:
+    def params(self) -> MarketParams | CompetitionParams:
         """The model parameters (fixed at construction)."""
         return self._batch.params
 
     @property
-    def config(self) -> EnvConfig:
+    def config(self) -> EnvConfig | CompetitionConfig:
         """The environment configuration (fixed at construction)."""
         return self._batch.config
 

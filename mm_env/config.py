@@ -13,37 +13,46 @@ from mm_env.dynamics import MarketState, Number
 from mm_env.params import FLAT_NAMES, MarketParams, make_params
 from mm_env.spaces import Observer, action_space, check_features, decode_actions, default_features, observation_space
 
+_DEFAULT_PARAMS = MarketParams()
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class EnvConfig:
     """Everything that defines an environment besides its seed and its batch size.
 
     Attributes:
         params: the market model (:class:`~mm_env.params.MarketParams`).
-        features: the observation features (see :data:`mm_env.spaces.FEATURES`); ``None`` gives the model's default,
-            ``("inventory", "time_left")``, plus ``"last_side"`` when traders react to the last trade (then the
-            observation is Markov).
+        features: the observation features (see :data:`mm_env.spaces.FEATURES`); ``None`` at construction gives the
+            model's default, ``("inventory", "time_left")``, plus ``"last_side"`` when traders react to the last trade
+            (then the observation is Markov).
         normalize_actions: ``True`` for the ``[-1, 1]²`` action box, ``False`` for raw offsets in price units.
 
     Every front-end takes the keywords of :meth:`from_kwargs`, so ``gym.make``, ``gym.make_vec``, the SB3
     ``VecEnv`` and ``train.py --env-kwargs`` accept the same ones.
     """
 
-    params: MarketParams = field(default_factory=MarketParams)
-    features: tuple[str, ...] | None = None
-    normalize_actions: bool = True
+    params: MarketParams
+    features: tuple[str, ...]
+    normalize_actions: bool
     observer: Observer = field(init=False, repr=False, compare=False)
     """Computes the observations of these features (``observer(state, params)``; :meth:`observe` is the same)."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.params, MarketParams):
-            raise ValueError(f"params={self.params!r} is invalid: must be a MarketParams")
-        features = default_features(self.params) if self.features is None else check_features(self.features)
-        object.__setattr__(self, "features", features)
-        if not isinstance(self.normalize_actions, (bool, np.bool_)):
-            raise ValueError(f"normalize_actions={self.normalize_actions!r} is invalid: must be True or False")
-        object.__setattr__(self, "normalize_actions", bool(self.normalize_actions))
-        object.__setattr__(self, "observer", Observer(features))
+    # Written out rather than generated: ``features`` may be None here, and is always a tuple once constructed.
+    def __init__(
+        self,
+        params: MarketParams = _DEFAULT_PARAMS,
+        features: Sequence[str] | None = None,
+        normalize_actions: bool = True,
+    ) -> None:
+        if not isinstance(params, MarketParams):
+            raise ValueError(f"params={params!r} is invalid: must be a MarketParams")
+        checked = default_features(params) if features is None else check_features(features)
+        if not isinstance(normalize_actions, (bool, np.bool_)):
+            raise ValueError(f"normalize_actions={normalize_actions!r} is invalid: must be True or False")
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "features", checked)
+        object.__setattr__(self, "normalize_actions", bool(normalize_actions))
+        object.__setattr__(self, "observer", Observer(checked))
 
     @classmethod
     def from_kwargs(
@@ -73,7 +82,7 @@ class EnvConfig:
             allowed = ["params", "preset", "observation_features", "normalize_actions", *FLAT_NAMES]
             raise ValueError(f"{unknown[0]!r} is not an environment keyword or model parameter; allowed: {allowed}")
         model = make_params(params if params is not None else preset or "default", **overrides)
-        return cls(model, observation_features, normalize_actions)  # type: ignore[arg-type]  # validated there
+        return cls(model, observation_features, normalize_actions)
 
     @property
     def observation_space(self) -> spaces.Box:

@@ -93,7 +93,9 @@ def initial_state(params: MarketParams, n: int | None = None) -> MarketState:
     """The start of an episode: no inventory, no cash, the mid at ``P0`` (numbers, or arrays of length ``n``)."""
     if n is None:
         return MarketState(0, 0, params.P0, 0.0, 0.0, 0, 0.0)
-    return MarketState(*(np.zeros(n) for _ in range(2)), np.full(n, params.P0), *(np.zeros(n) for _ in range(4)))
+    return MarketState(
+        np.zeros(n), np.zeros(n), np.full(n, params.P0), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    )
 
 
 def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None = None, tie: bool = False) -> Draws:
@@ -105,7 +107,7 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
     informed, jumps = params.flow.draws_informed, params.noise.draws_jump
     rows = 3 + informed + jumps + tie
     uniforms = rng.random(rows).tolist() if n is None else rng.random((rows, n))
-    normal = 0.0
+    normal: Number = 0.0
     if params.noise.draws_normal:
         normal = rng.standard_normal() if n is None else rng.standard_normal(n)
     side, size, fill, *extra = uniforms

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from mm_env.model.checks import check_int, check_real
 from mm_env.model.fill import FILLS, ArticleFill, ExponentialFill
@@ -33,8 +33,16 @@ _COMPONENT_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_Component = TypeVar("_Component")
+
+
 def _init_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+def _take(cls: type[_Component], flat: dict[str, Any]) -> _Component:
+    """A component built from its flat keywords, which are taken out of ``flat``."""
+    return cls(**{name: flat.pop(name) for name in _init_fields(cls) if name in flat})
 
 
 # Which component owns each flat keyword: derived from the components' own fields, so it cannot drift.
@@ -91,6 +99,11 @@ class MarketParams:
                 raise ValueError(f"{name}={value!r} is invalid: must be a {allowed}")
 
     @property
+    def mode(self) -> str:
+        """The fill law's name: ``standard`` or ``article``."""
+        return self.fill.mode
+
+    @property
     def max_size(self) -> int:
         """The largest trader size."""
         return self.flow.max_size
@@ -123,7 +136,6 @@ def _flat_read(component: str, name: str) -> property:
 # of the class, and the step reads the model's attributes many times.
 for _name, _component in FLAT_OWNERS.items():
     setattr(MarketParams, _name, _flat_read(_component, _name))
-MarketParams.mode = property(lambda self: self.fill.mode, doc="The fill law's name: ``standard`` or ``article``.")
 
 
 def _from_flat(base: dict[str, Any], changes: dict[str, Any]) -> MarketParams:
@@ -134,15 +146,13 @@ def _from_flat(base: dict[str, Any], changes: dict[str, Any]) -> MarketParams:
     mode = flat.pop("mode", "standard")
     if not isinstance(mode, str) or mode not in FILLS:
         raise ValueError(f"mode={mode!r} is invalid: must be one of {list(MODES)}")
-    classes = {"flow": OrderFlow, "fill": FILLS[mode], "impact": PriceImpact, "noise": MidNoise, "objective": Objective}
-    components = {}
-    for component, cls in classes.items():
-        names = _init_fields(cls)
-        components[component] = cls(**{name: flat.pop(name) for name in names if name in flat})
+    flow, fill, impact = _take(OrderFlow, flat), _take(FILLS[mode], flat), _take(PriceImpact, flat)
+    noise, objective = _take(MidNoise, flat), _take(Objective, flat)
     for name in flat:
         if name in changes and name not in EPISODE_FIELDS:
             raise ValueError(f"{name!r} does not apply to mode={mode!r} (its fill law has no such parameter)")
-    return MarketParams(**{name: flat[name] for name in EPISODE_FIELDS if name in flat}, **components)
+    episode = {name: flat[name] for name in EPISODE_FIELDS if name in flat}
+    return MarketParams(**episode, flow=flow, fill=fill, impact=impact, noise=noise, objective=objective)
 
 
 def make_params(preset: str | MarketParams = "default", **overrides: Any) -> MarketParams:

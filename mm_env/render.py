@@ -82,7 +82,7 @@ class EpisodeArtists:
         for artist in self.animated:
             artist.set_animated(animated)
 
-    def update(self, history: Mapping[str, Sequence[float]], title: str = "") -> bool:
+    def update(self, history: Mapping[str, Sequence[float] | np.ndarray], title: str = "") -> bool:
         """Show ``history`` (the arrays of :data:`HISTORY_KEYS`); return whether an axis' limits changed."""
         mid, bid, ask, inventory, reward = (np.asarray(history[key], dtype=float) for key in HISTORY_KEYS)
         steps = np.arange(len(reward))
@@ -128,7 +128,7 @@ def _rescale(axes: Axes, *data: np.ndarray) -> bool:
     return True
 
 
-def episode_figure(history: Mapping[str, Sequence[float]], title: str = "") -> Figure:
+def episode_figure(history: Mapping[str, Sequence[float] | np.ndarray], title: str = "") -> Figure:
     """Plot one episode from its per-step ``history``, with the step axis spanning the episode.
 
     ``history`` maps ``mid`` (before each step), ``bid``, ``ask``, ``inventory`` (after it) and ``reward`` to lists.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from mm_env.batch import BatchedModel, MarketBatch
+from mm_env.batch import BatchedModel, MarketBatch, VecBatch
 from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
 
@@ -42,8 +41,8 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
     ) -> None:
         self._adopt(MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps), market_info)
 
-    def _adopt(self, batch: MarketBatch, market_info: bool) -> None:
-        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too).
+    def _adopt(self, batch: VecBatch, market_info: bool) -> None:
+        # A MarketBatch, or the competing market makers' LearnerBatch: anything with the VecBatch interface.
         self._batch = batch
         self.market_info = bool(market_info)
         self.render_mode = None
@@ -93,7 +92,7 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
         columns = [info[key].tolist() for key in self._info_keys]
         return [dict(zip(self._info_keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
-    def _reset_infos(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def _reset_infos(self, indices: np.ndarray) -> list[dict[str, Any]]:
         if not self.market_info:
             return [{} for _ in indices]
         columns = {key: values[indices].tolist() for key, values in self._batch.state_info().items()}

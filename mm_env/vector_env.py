@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from mm_env.batch import BatchedModel, MarketBatch
+from mm_env.batch import BatchedModel, BatchOutcome, MarketBatch, VecBatch
 from mm_env.config import EnvConfig
-from mm_env.dynamics import MarketState, Outcome
+from mm_env.dynamics import MarketState
 from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
+
+if TYPE_CHECKING:
+    from mm_env.competition.core import CompetitionState
 
 
 class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
@@ -56,7 +59,7 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         config = EnvConfig.from_kwargs(params, **env_kwargs)
         self._adopt(MarketBatch(config, num_envs, max_episode_steps), render_mode)
 
-    def _adopt(self, batch: MarketBatch, render_mode: str | None) -> None:
+    def _adopt(self, batch: VecBatch, render_mode: str | None) -> None:
         # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too);
         # a subclass that does not render says so in its metadata.
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -65,7 +68,9 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         self._renderer: EpisodeRenderer | None = None
         if render_mode == "rgb_array":
             require_matplotlib()  # fail here, not at the first frame
-            self._renderer = EpisodeRenderer(batch.params.T)
+            params = batch.params
+            assert isinstance(params, MarketParams)  # the games' subclass allows no render mode
+            self._renderer = EpisodeRenderer(params.T)
         self._batch = batch
         self.num_envs = self._batch.num_envs
         self.single_observation_space = self._batch.config.observation_space
@@ -125,7 +130,9 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
             self._record_first(before, bool(stepped[0]), outcome, info)
         return self._batch.observe(), outcome.reward, terminated, truncated, info
 
-    def _record_first(self, before: MarketState, stepped: bool, outcome: Outcome, info: dict[str, Any]) -> None:
+    def _record_first(
+        self, before: MarketState | CompetitionState, stepped: bool, outcome: BatchOutcome, info: dict[str, Any]
+    ) -> None:
         """Add environment 0's step to the rendered history; its autoreset step starts a new episode instead."""
         assert self._renderer is not None
         if not stepped:

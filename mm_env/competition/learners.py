@@ -52,8 +52,8 @@ class LearnerBatch:
     game's views end together, and a reset of any view of a game resets the whole game.
     """
 
-    STATE_INFO_KEYS = ("inventory", "cash", "mtm_pnl", "mid")
-    TRADE_INFO_KEYS = (
+    STATE_INFO_KEYS: tuple[str, ...] = ("inventory", "cash", "mtm_pnl", "mid")
+    TRADE_INFO_KEYS: tuple[str, ...] = (
         "bid",
         "ask",
         "fill_size",
@@ -105,7 +105,8 @@ class LearnerBatch:
         return values[:, self.learners].reshape(-1)
 
     def _games(self, mask: np.ndarray) -> np.ndarray:
-        return np.asarray(mask, dtype=bool).reshape(self.num_games, len(self.learners)).any(axis=1)
+        per_game = np.asarray(mask, dtype=bool).reshape(self.num_games, len(self.learners))
+        return np.asarray(per_game.any(axis=1))  # an array, per_game being 2-D (any()'s type allows a scalar too)
 
     def truncated(self, terminated: np.ndarray) -> np.ndarray:
         """Where ``max_episode_steps`` cuts the episode before it terminates."""
@@ -138,9 +139,9 @@ class LearnerBatch:
     ) -> tuple[LearnerOutcome, dict[str, np.ndarray]]:
         """Step the games: the learners quote ``actions`` ``(n·k, 2)``, the others their policy's offsets."""
         k = len(self.learners)
+        array = np.asarray(actions)
         learner_bid, learner_ask = self.config.decode(
-            np.asarray(actions).reshape(self.num_games, k, 2) if np.shape(actions) == (self.num_envs, 2) else actions,
-            (self.num_games, k),
+            array.reshape(self.num_games, k, 2) if array.shape == (self.num_envs, 2) else array, (self.num_games, k)
         )
         m = self.params.num_market_makers
         bid, ask = np.empty((self.num_games, m)), np.empty((self.num_games, m))

@@ -85,7 +85,7 @@ def check_sizes(owner: Any) -> None:
         return
     valid = isinstance(probs, Sequence) and not isinstance(probs, (str, bytes)) and len(probs) == len(sizes)
     valid = valid and all(
-        isinstance(p, Real) and not isinstance(p, bool) and math.isfinite(p) and p >= 0 for p in probs
+        isinstance(p, Real) and not isinstance(p, bool) and math.isfinite(p) and float(p) >= 0 for p in probs
     )
     if not valid or abs(math.fsum(probs) - 1.0) > PROB_TOLERANCE:
         fail("size_probs", probs, f"None or {len(sizes)} non-negative numbers (one per size) summing to 1")

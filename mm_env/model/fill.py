@@ -76,5 +76,7 @@ class ArticleFill:
         return executed * (bid_offset + ask_offset)
 
 
-FILLS = {fill.mode: fill for fill in (ExponentialFill, ArticleFill)}
+FILLS: dict[str, type[ExponentialFill] | type[ArticleFill]] = {
+    fill.mode: fill for fill in (ExponentialFill, ArticleFill)
+}
 """The fill laws by the name of the ``mode`` keyword that selects them."""
