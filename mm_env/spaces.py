@@ -159,15 +159,19 @@ def decode_actions(actions: object, params: MarketParams, normalize: bool, batch
         if not (math.isfinite(bid) and math.isfinite(ask)):
             raise ValueError(f"action must be finite; got {array!r}")
         return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
-    offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
-    if normalize:
-        offsets *= scale
-        offsets += shift
     # Two reductions find NaN and infinities (a NaN or ±inf extreme) and tell whether clipping is needed at all.
-    smallest, largest = offsets.min(), offsets.max()
+    smallest, largest = float(array.min()), float(array.max())
     if not (math.isfinite(smallest) and math.isfinite(largest)):
         bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
         raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
+    offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
+    if normalize:
+        # A huge finite action maps to ±inf, which the clip brings to the bound, as in the scalar path.
+        with np.errstate(over="ignore"):
+            offsets *= scale
+            offsets += shift
+        # The map is increasing and rounds monotonically: the extremes map to the extremes.
+        smallest, largest = scale * smallest + shift, scale * largest + shift
     if smallest < lo or largest > hi:
         np.clip(offsets, lo, hi, out=offsets)
     return offsets[0], offsets[1]

@@ -78,6 +78,7 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._was_reset = False  # the generator is seeded by reset(): stepping before it would be irreproducible
         self._all = np.ones(self.num_envs, dtype=bool)
         self._all.flags.writeable = False
         self._state_masks = tuple(f"_{key}" for key in batch.STATE_INFO_KEYS)
@@ -89,6 +90,7 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every environment, or those in ``options["reset_mask"]``; ``seed`` re-seeds the batch."""
         super().reset(seed=seed)
+        self._was_reset = True
         mask = None if options is None else options.get("reset_mask")
         if mask is not None:
             mask = np.asarray(mask)
@@ -107,6 +109,8 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every environment; the ones whose episode ended at the last step are reset instead."""
+        if not self._was_reset:
+            raise RuntimeError("call reset() before step()")
         if self._needs_reset.any():
             resetting = self._needs_reset
             self._batch.reset(resetting)

@@ -353,3 +353,32 @@ def test_info_arrays_cannot_change_the_environments():
     for _ in range(3):  # later steps leave an earlier info unchanged
         env.step(np.full((4, 2), -0.9, dtype=np.float32))
     np.testing.assert_array_equal(info["inventory"], snapshot)
+
+
+def test_the_vector_env_refuses_to_step_before_reset_like_the_other_front_ends():
+    envs = MarketMakingVectorEnv(num_envs=2)
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        envs.step(np.zeros((2, 2)))
+    envs.reset(seed=0)
+    envs.step(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("normalize_actions", [True, False])
+def test_every_front_end_clips_a_huge_finite_action_to_the_bounds_like_the_single_env(normalize_actions):
+    from mm_env.env import MarketMakingEnv
+    from mm_env.sb3_vec_env import MarketMakingVecEnv
+
+    huge = np.array([1e308, -1e308])
+    single = MarketMakingEnv(normalize_actions=normalize_actions)
+    single.reset(seed=0)
+    expected = single.step(huge)[4]
+    vector = MarketMakingVectorEnv(num_envs=1, normalize_actions=normalize_actions)
+    vector.reset(seed=0)
+    got = vector.step(huge[None])[4]
+    sb3 = MarketMakingVecEnv(1, normalize_actions=normalize_actions)
+    sb3.seed(0)
+    sb3.reset()
+    sb3_info = sb3.step(huge[None])[3][0]
+    for key in ("bid", "ask"):
+        assert got[key][0] == expected[key] == sb3_info[key]
+    assert expected["ask"] - expected["bid"] > 0  # the bid at its farthest, the ask at the mid
