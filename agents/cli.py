@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from mm_env.params import MarketParams, make_params
@@ -13,12 +16,18 @@ TRAIN_COMMAND = "mm-env-train"  # the main job's console script (``python train.
 
 
 def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") -> dict[str, Any]:
-    """Parse ``key=value`` strings; values are Python literals (``0.002``, ``[1, 2]``, ``True``) or plain strings."""
+    """Parse ``key=value`` strings; values are Python literals (``0.002``, ``[1, 2]``, ``True``) or plain strings.
+
+    ``true`` and ``false`` in any case are the booleans too, as in YAML and on most command lines.
+    """
     parsed: dict[str, Any] = {}
     for item in items or ():
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{what} takes key=value pairs; got {item!r}")
+        if text.lower() in ("true", "false"):
+            parsed[key] = text.lower() == "true"
+            continue
         try:
             parsed[key] = ast.literal_eval(text)
         except (ValueError, SyntaxError):
@@ -50,3 +59,28 @@ def params_from_cli(
         return preset, make_params(preset, **overrides)
     except ValueError as error:
         parser.error(str(error))
+
+
+def new_numbered_folder(parent: Path, name: str) -> Path:
+    """Create and return ``parent/<name>_<n>``, ``n`` one more than any existing one (an earlier one is never reused).
+
+    Safe against another process starting at the same moment: ``mkdir`` either creates the folder or fails.
+    """
+    pattern = re.compile(rf"^{re.escape(name)}_(\d+)$")
+    parent.mkdir(parents=True, exist_ok=True)
+    number = max((int(m.group(1)) for p in parent.iterdir() if (m := pattern.match(p.name))), default=0) + 1
+    while True:
+        folder = parent / f"{name}_{number}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:  # another process took this number
+            number += 1
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written there (``OSError`` if not)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write_check_{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()

@@ -13,6 +13,7 @@ import argparse
 import copy
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from agents.cli import add_env_kwargs_argument, params_from_cli
+from agents.cli import add_env_kwargs_argument, check_writable, new_numbered_folder, params_from_cli
 from agents.closed_forms import applicable_baselines
 from agents.dp import evaluate_tables, exact_solution, unsolvable_reason
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew, Policy
@@ -32,6 +33,8 @@ from mm_env.render import HISTORY_KEYS
 from mm_env.vector_env import MarketMakingVectorEnv
 
 REFERENCE_NAME = ArticleRule(0.5, 0.1).name
+MAX_EPISODES = 10_000_000
+"""The most episodes per policy: they run as one batch, at about 500 bytes each (5 GB at the maximum)."""
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,11 @@ def write_report(
     (out / "comparison.md").write_text(markdown_table(rows, benchmark) + "\n")
 
 
+def _folder_name(label: str) -> str:
+    # A file name from the model's description: "preset=default lam=0.002" -> "evaluate_preset-default_lam-0.002".
+    return "evaluate_" + re.sub(r"[^A-Za-z0-9._-]+", "_", label.replace("=", "-")).strip("_")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
@@ -318,11 +326,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=10_000, help="episodes per policy (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed shared by every policy (default: %(default)s)")
     parser.add_argument("--no-tuning", action="store_true", help="skip the tuned heuristics")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON, Markdown and figures")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for the results (default: a new runs/evaluate_<model>_<n>)"
+    )
     args = parser.parse_args(argv)
     preset, params = params_from_cli(parser, args.preset, args.env_kwargs)
-    if args.episodes < 2:
-        parser.error(f"--episodes must be at least 2; got {args.episodes}")
+    if not 2 <= args.episodes <= MAX_EPISODES:
+        parser.error(f"--episodes {args.episodes} is invalid: must be in [2, {MAX_EPISODES:,}]")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed {args.seed} is invalid: must be in [0, 2**32 - 1]")
+    label = " ".join([f"preset={args.preset}", *args.env_kwargs])
+    try:  # before the computation, so that an unwritable folder is found at once
+        out = args.out if args.out is not None else new_numbered_folder(Path("runs"), _folder_name(label))
+        check_writable(out)
+    except OSError as error:
+        parser.error(f"--out: cannot write results: {error}")
     reason = unsolvable_reason(params)
     if reason is not None:
         print(f"no DP benchmark: {reason}")
@@ -331,10 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     policies, benchmark = baseline_policies(params, tuned=not args.no_tuning, scenario=preset)
     rows = compare(policies, params, args.episodes, args.seed, benchmark=benchmark)
     table = markdown_table(rows, benchmark)
-    label = " ".join([f"preset={args.preset}", *args.env_kwargs])
     print(f"{args.episodes} episodes per policy, seed {args.seed}, {label}")
     print(table)
-    out = args.out if args.out is not None else Path("runs") / f"evaluate_{'_'.join(label.split()).replace('=', '-')}"
     write_report(rows, params, out, {"episodes": args.episodes, "seed": args.seed}, benchmark)
     written = "comparison.json"
     if params.fill.quotes_matter:

@@ -207,8 +207,19 @@ def test_cli_evaluate_article_preset(tmp_path):
         (["--env-kwargs", "foo=1"], "'foo' is not a model parameter"),
         (["--env-kwargs", "sizes=[1,2]", "size_probs=[0.5]"], "size_probs"),
         (["--episodes", "1"], "--episodes"),
+        (["--episodes", str(10**13)], "--episodes 10000000000000 is invalid: must be in [2, 10,000,000]"),
+        (["--seed", "-1"], "--seed -1 is invalid"),
     ],
-    ids=["negative lam", "not key=value", "unknown preset", "unknown parameter", "size_probs", "episodes"],
+    ids=[
+        "negative lam",
+        "not key=value",
+        "unknown preset",
+        "unknown parameter",
+        "size_probs",
+        "episodes",
+        "huge",
+        "seed",
+    ],
 )
 def test_cli_evaluate_bad_arguments(tmp_path, args, message):
     result = run_cli("agents.evaluate", *args, "--no-tuning", "--out", str(tmp_path / "never"))
@@ -225,3 +236,22 @@ def test_an_article_scenario_is_evaluated_with_its_own_rule(name):
     scenario = ARTICLE_SCENARIOS[name]
     (rule,), _ = baseline_policies(scenario.params, scenario=name)
     assert (rule.spread_base, rule.gamma) == (scenario.spread_base, scenario.gamma)
+
+
+def test_cli_evaluate_refuses_an_unwritable_out_before_computing(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = run_cli("agents.evaluate", "--episodes", "2", "--out", str(blocker / "results"))
+    assert result.returncode == 2
+    assert "--out: cannot write results" in result.stderr and "Traceback" not in result.stderr
+    assert "| policy |" not in result.stdout  # nothing was computed
+
+
+def test_cli_evaluate_without_out_never_overwrites_an_earlier_evaluation(tmp_path):
+    args = ["--episodes", "20", "--no-tuning", "--env-kwargs", "T=5", "lam=0.002"]
+    for _ in range(2):
+        result = run_cli("agents.evaluate", *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert folders == ["evaluate_preset-default_T-5_lam-0.002_1", "evaluate_preset-default_T-5_lam-0.002_2"]
+    assert all((tmp_path / "runs" / name / "comparison.json").exists() for name in folders)
