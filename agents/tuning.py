@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
 
-from agents.dp import evaluate_tables, unsolvable_reason
+from agents.dp import evaluate_tables, table_shape, unsolvable_reason
 from agents.policies import ArticleRule, LinearSkew, Policy
 from mm_env.params import MarketParams
 
-_GRID_CHUNK = 64  # policies per batched exact evaluation: bounds memory at 64 offset tables
+_CHUNK_BYTES = 256 * 2**20  # memory of one batched exact evaluation of many policies
+_TABLES_PER_POLICY = 14  # table_shape float64 arrays a policy takes in a batched evaluation (measured: about 13)
 TUNING_EPISODES = 2_000  # Monte Carlo episodes per candidate where there is no exact evaluation
 TUNING_SEED = 123_456  # the episodes every candidate is tuned on (never those of a comparison's default seeds)
 
@@ -34,7 +36,10 @@ class TunedPolicy(NamedTuple):
 def expected_returns(policies: list[Policy], params: MarketParams) -> np.ndarray:
     """The policies' expected returns: exact where the model allows it, else on the tuning episodes."""
     if unsolvable_reason(params) is None:
-        chunks = [policies[i : i + _GRID_CHUNK] for i in range(0, len(policies), _GRID_CHUNK)]
+        # In chunks, so that a large (t, I) grid does not multiply the memory by the number of candidates.
+        per_policy = _TABLES_PER_POLICY * 8 * math.prod(table_shape(params))
+        size = max(1, _CHUNK_BYTES // per_policy)
+        chunks = [policies[i : i + size] for i in range(0, len(policies), size)]
         return np.concatenate([_exact_means(chunk, params) for chunk in chunks])
     from agents.evaluate import run_episodes  # the harness imports this module
 
