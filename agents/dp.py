@@ -23,6 +23,7 @@ With every extension off this is exactly §4, including the ``(κ/2)·I²`` of t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -52,6 +53,23 @@ def table_shape(params: MarketParams) -> tuple[int, ...]:
     return (params.T, n_levels) if params.flow.momentum == 0.0 else (params.T, n_levels, 3)
 
 
+MAX_TABLE_BYTES = 4 * 2**30
+"""The largest memory the exact tables of one solve may take (the one-MM DP and the two-MM game alike)."""
+# table_shape float64 arrays alive at once in a solve and an exact evaluation (measured: about 18 at I_max=8000).
+_TABLES_PER_SOLVE = 18
+
+
+def table_memory_reason(params: MarketParams) -> str | None:
+    """Why the exact tables of this model would not fit in memory, in one sentence, or ``None`` when they fit."""
+    size = _TABLES_PER_SOLVE * 8 * (params.T + 1) * math.prod(table_shape(params)[1:])
+    if size <= MAX_TABLE_BYTES:
+        return None
+    return (
+        f"the exact tables would take {size / 2**30:,.1f} GiB (T={params.T}, I_max={params.I_max}), more than "
+        f"{MAX_TABLE_BYTES / 2**30:.0f} GiB"
+    )
+
+
 def _infinite_state_reason(params: MarketParams) -> str | None:
     # The reward reads the mid, and the mid's expected move depends on more than (t, I, L).
     if not params.objective.reads_mid:
@@ -72,16 +90,17 @@ def _infinite_state_reason(params: MarketParams) -> str | None:
 def unsolvable_reason(params: MarketParams) -> str | None:
     """Why the model has no exact optimum, in one sentence, or ``None`` when :func:`solve_dp` solves it.
 
-    Two cases: article mode (every order fills whatever the quotes, so there is nothing to optimise: quote
-    ``delta_max``), and, under a reward that reads the mid, transient impact or mean reversion (the state is not
-    finite). Under the spread reward these two do not matter: the reward ignores the mid.
+    Three cases: article mode (every order fills whatever the quotes, so there is nothing to optimise: quote
+    ``delta_max``); under a reward that reads the mid, transient impact or mean reversion (the state is not
+    finite; under the spread reward these two do not matter: the reward ignores the mid); and tables too large for
+    memory (:func:`table_memory_reason`).
     """
     if not params.fill.quotes_matter:
         return (
             "mode='article' has no quoting problem: every order fills whatever the quotes, so quote delta_max on "
             "both sides"
         )
-    return _infinite_state_reason(params)
+    return _infinite_state_reason(params) or table_memory_reason(params)
 
 
 class SideOutcomes(NamedTuple):

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from agents.dp import inventory_grid, side_outcomes
+from agents.dp import MAX_TABLE_BYTES, inventory_grid, side_outcomes
 from mm_env.competition.params import CompetitionParams
 from mm_env.model.fill import ExponentialFill
 
@@ -52,8 +52,6 @@ __all__ = [
 
 TOLERANCE = 1e-12
 """A stage-game deviation gain at most this counts as none (the float noise of a stage payoff is about 1e-15)."""
-MAX_TABLE_BYTES = 4 * 2**30
-"""The largest memory the tables of one solve may take."""
 _TABLES_PER_SOLVE = 12  # (T, N, N) float64 arrays alive at once: quotes, values, second moments, best responses
 _EXHAUSTIVE_CHUNK = 4096  # stage games searched exhaustively at once (each takes a few arrays of every tick)
 _SIGNS = np.array([1.0, -1.0])  # the trader's side S per side index: ask (it buys), bid (it sells)
