@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecNormalize
 
+from agents import run_folder
 from agents.dp import exact_solution, unsolvable_reason
 from agents.evaluate import exact_return, run_episodes
+from agents.interrupts import DeferredInterrupts
 from agents.plots import policy_figure
 from agents.policies import ArticleRule, DPPolicy, Policy
 from agents.sb3_policy import SB3Policy
@@ -61,9 +64,13 @@ class MarketMetricsCallback(BaseCallback):
 
 
 class PeriodicEvaluation(BaseCallback):
-    """Calls :meth:`evaluate` every ``eval_freq`` environment steps (set ``self.eval_freq`` in ``__init__``)."""
+    """Calls :meth:`evaluate` every ``eval_freq`` environment steps (set ``self.eval_freq`` in ``__init__``).
+
+    ``history`` holds one entry per evaluation (written to the run's ``evaluations.json``).
+    """
 
     eval_freq: int
+    history: list[dict[str, Any]]
 
     def _on_training_start(self) -> None:
         # A continued run starts at its earlier step count: the next evaluation is the next multiple of eval_freq.
@@ -95,7 +102,7 @@ class PolicyEvaluationCallback(PeriodicEvaluation):
     * ``eval/policy``: the policy figure (the agent's offsets against inventory, with the benchmark's and the rule's).
 
     The best model so far (by the exact value, else by the Monte Carlo mean) is saved as ``best_model.zip``, with
-    ``best_vecnormalize.pkl``.
+    ``best_vecnormalize.json`` if the env normalises, atomically (a Ctrl-C during the save takes effect after it).
     """
 
     def __init__(
@@ -171,9 +178,7 @@ class PolicyEvaluationCallback(PeriodicEvaluation):
         score = exact if exact is not None else mean
         if score > self.best_score:
             self.best_score = score
-            self.model.save(self.run_dir / "best_model.zip")
-            normalizer = self.obs_normalizer_getter()
-            if normalizer is not None:
-                normalizer.save(str(self.run_dir / "best_vecnormalize.pkl"))
+            with DeferredInterrupts():  # the model and its statistics, both or neither
+                run_folder.save_model(self.model, self.run_dir, prefix="best_")
         self.logger.dump(self.num_timesteps)
         return result

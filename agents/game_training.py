@@ -8,38 +8,40 @@ collusion index and the quoted spread, against the exact equilibrium and cartel 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from agents.callbacks import MarketMetricsCallback, PeriodicEvaluation
-from agents.cli import TRAIN_COMMAND
+from agents import run_folder
+from agents.callbacks import PeriodicEvaluation
 from agents.dp import unsolvable_reason
 from agents.game_eval import ExactReference, GameReport, LearnedJointPolicy, exact_reference, game_table, judge
 from agents.opponents import OPPONENTS, opponent_policy
+from agents.run_folder import RunFolderError
 from agents.training import (
     ALGORITHMS,
     FINAL_EVAL_SEED,
     PERIODIC_EVAL_SEED,
     RunConfig,
     _vecnormalize,
+    check_table_memory,
+    conduct_run,
     load_model,
     model_on,
     next_run_dir,
+    normalises_observations,
     run_settings,
-    save_model,
     versions,
 )
 from mm_env.competition.batch import CompetitionConfig
+from mm_env.competition.params import CompetitionParams, make_competition_params
 from mm_env.competition.sb3_vec_env import CompetitionVecEnv
+from mm_env.params import make_params
 
 GAME_ENTRY_POINT = "mm_env.competition.single:CompetingMarketMakersEnv"
 
@@ -104,6 +106,7 @@ def prepare_game(config: RunConfig) -> PreparedGame:
     if config.algo not in ALGORITHMS:
         raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
     setup = game_setup(config.env_kwargs)
+    check_table_memory(setup.config.params.market)
     hyperparams, n_envs, timesteps, eval_freq = run_settings(config)
     m = setup.config.num_market_makers
     if setup.self_play and n_envs % m:
@@ -197,73 +200,106 @@ def start_game_run(prepared: PreparedGame, continue_from: Path | None = None) ->
         "timesteps": prepared.timesteps,
         "eval_freq": prepared.eval_freq,
         "hyperparams": prepared.hyperparams,
-        "params": {**params.market.as_dict(), "num_market_makers": params.num_market_makers, "tick": params.tick},
+        "params": recorded_game_params(params),
         "continue_from": str(continue_from) if continue_from else None,
         "versions": versions(),
     }
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    run_folder.write_config(run_dir, saved)
     return run_dir
 
 
+def recorded_game_params(params: CompetitionParams) -> dict[str, Any]:
+    """The game's parameters as ``config.yaml`` records them: the market's flat keywords, ``M`` and the tick."""
+    return {**params.market.as_dict(), "num_market_makers": params.num_market_makers, "tick": params.tick}
+
+
+def game_env_kwargs(saved: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The game run's env keywords that rebuild exactly its recorded game, and the parameters that needed it.
+
+    As :func:`agents.training.run_env_kwargs`: the recorded ``params`` win over ``env_kwargs`` if they disagree;
+    the set-up (``opponent``, ``self_play``) and ``normalize_actions`` are kept. Raises :class:`RunFolderError`.
+    """
+    env_kwargs = dict(saved.get("env_kwargs") or {})
+    path = run_dir / run_folder.CONFIG_FILE
+    setup_keys = ("opponent", "self_play", "normalize_actions")
+    try:
+        current = game_setup(env_kwargs).config.params
+    except ValueError as error:
+        raise RunFolderError(f"{path}: env_kwargs {env_kwargs} cannot build the game: {error}") from None
+    recorded = saved.get("params")
+    if not recorded:
+        return env_kwargs, []
+    market = {key: value for key, value in recorded.items() if key not in ("num_market_makers", "tick")}
+    try:
+        params = make_competition_params(
+            make_params("default", **market), recorded.get("num_market_makers", 2), recorded.get("tick", 0.01)
+        )
+    except (TypeError, ValueError) as error:
+        raise RunFolderError(f"{path}: the recorded params cannot build a game: {error}") from None
+    if params == current:
+        return env_kwargs, []
+    kept = {key: value for key, value in env_kwargs.items() if key in setup_keys}
+    full = recorded_game_params(params)
+    now = recorded_game_params(current)
+    differences = [f"{name}: {now.get(name)!r} → {value!r}" for name, value in full.items() if now.get(name) != value]
+    return {**kept, **full}, differences
+
+
 def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tuple[Path, bool]:
-    """Train on the game, log to TensorBoard, save the model, and compare it with the exact solutions."""
+    """Train on the game, log to TensorBoard, save the model, and compare it with the exact solutions.
+
+    Returns and raises as :func:`agents.training.train` (the run's status is recorded by ``conduct_run``).
+    """
     config, setup = prepared.config, prepared.setup
     model = build_game_model(prepared, continue_from)
+    reference = exact_reference(setup.config.params)  # seconds at the defaults: before the run folder exists
     run_dir = start_game_run(prepared, continue_from)
-    model.set_logger(configure(str(run_dir), ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])))
-    reference = exact_reference(setup.config.params)
-    evaluation = GameEvaluationCallback(
-        setup,
-        prepared.eval_freq,
-        config.eval_episodes,
-        PERIODIC_EVAL_SEED + config.seed,
-        reference,
-        lambda: _vecnormalize(model.get_env()),
-    )
-    print(
-        f"training {config.algo.upper()} on {config.env_id} ({setup.label}) for {prepared.timesteps:,} steps "
-        f"({prepared.n_envs} envs); run: {run_dir}"
-    )
-    try:
-        model.learn(
-            prepared.timesteps,
-            callback=CallbackList([MarketMetricsCallback(), evaluation]),
-            progress_bar=config.progress_bar,
-            reset_num_timesteps=continue_from is None,
+
+    def begin() -> PeriodicEvaluation:
+        model.set_logger(configure(str(run_dir), ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])))
+        evaluation = GameEvaluationCallback(
+            setup,
+            prepared.eval_freq,
+            config.eval_episodes,
+            PERIODIC_EVAL_SEED + config.seed,
+            reference,
+            lambda: _vecnormalize(model.get_env()),
         )
-        interrupted = False
-    except KeyboardInterrupt:
-        print("\ninterrupted: saving what has been learned")
-        interrupted = True
-    save_model(model, run_dir)
-    if not interrupted:
-        evaluation.evaluate()
-    (run_dir / "evaluations.json").write_text(json.dumps(evaluation.history, indent=2))
-    if interrupted:
-        print(f"saved {run_dir / 'model.zip'}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
-        return run_dir, True
-    rows = game_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
-    model.logger.record("comparison", game_table(rows), exclude=("stdout", "log", "json", "csv"))
-    model.logger.dump(model.num_timesteps)
-    model.logger.close()
-    return run_dir, False
+        print(
+            f"training {config.algo.upper()} on {config.env_id} ({setup.label}) for {prepared.timesteps:,} steps "
+            f"({prepared.n_envs} envs); run: {run_dir}"
+        )
+        return evaluation
+
+    def compare() -> None:
+        rows = game_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
+        model.logger.record("comparison", game_table(rows), exclude=("stdout", "log", "json", "csv"))
+        model.logger.dump(model.num_timesteps)
+        model.logger.close()
+
+    return conduct_run(model, run_dir, begin, compare, prepared.timesteps, config.progress_bar, continue_from)
 
 
 def load_game_agent(run_dir: Path, device: str = "auto") -> tuple[LearnedJointPolicy, GameSetup, dict]:
-    """The saved final model of a game run as a joint policy, with the run's set-up and configuration."""
-    config_path = Path(run_dir) / "config.yaml"
-    if not config_path.exists():
-        raise ValueError(f"{run_dir} is not a run folder (no config.yaml)")
-    saved = yaml.safe_load(config_path.read_text())
-    if not isinstance(saved, dict) or not is_game(str(saved.get("env_id", ""))):
-        raise ValueError(f"{run_dir} is not a run of the competing market makers' env")
-    setup = game_setup(saved.get("env_kwargs") or {})
-    model = load_model(ALGORITHMS[saved["algo"]], Path(run_dir) / "model.zip", device=device)
-    normalizer = None
-    stats = Path(run_dir) / "vecnormalize.pkl"
-    if stats.exists():
-        normalizer = VecNormalize.load(str(stats), make_game_env(setup, setup.config.num_market_makers, 0, None))
-        normalizer.training = False
+    """The saved final model of a game run as a joint policy, with the run's set-up and configuration.
+
+    Nothing is unpickled (see :mod:`agents.run_folder`); the game is the one recorded in ``config.yaml``
+    (:func:`game_env_kwargs`). Raises :class:`RunFolderError` (a ``ValueError``) if the folder cannot be used.
+    """
+    run_dir = Path(run_dir)
+    saved = run_folder.read_config(run_dir, ALGORITHMS)
+    if not is_game(saved["env_id"]):
+        raise RunFolderError(f"{run_dir} is not a run of the competing market makers' env")
+    env_kwargs, _ = game_env_kwargs(saved, run_dir)
+    try:
+        setup = game_setup(env_kwargs)
+    except ValueError as error:
+        raise RunFolderError(f"{run_dir / run_folder.CONFIG_FILE}: {error}") from None
+    hyperparams = saved.get("hyperparams") or {}
+    shell = make_game_env(setup, setup.config.num_market_makers, 0, None)
+    path = run_folder.model_path(run_dir)
+    model = load_model(saved["algo"], path, hyperparams, shell.observation_space, shell.action_space, device=device)
+    normalizer = run_folder.read_statistics(run_dir, shell, required=normalises_observations(hyperparams))
     label = f"{saved['algo'].upper()} ({setup.label})"
     return learned_policy(setup, model, normalizer, label), setup, saved
 
@@ -299,6 +335,6 @@ def game_comparison(
     print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"episodes": episodes, "seed": seed, "setup": setup.label, "rows": [asdict(row) for row in rows]}
-    (out_dir / "comparison.json").write_text(json.dumps(payload, indent=2, allow_nan=True))
-    (out_dir / "comparison.md").write_text(table + "\n")
+    run_folder.write_json(out_dir / "comparison.json", payload)
+    run_folder.atomic_write_text(out_dir / "comparison.md", table + "\n")
     return rows

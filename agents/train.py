@@ -11,6 +11,10 @@ Examples::
     mm-env-train --continue-from runs/ppo_MarketMaking-v0_1 --timesteps 1000000
 
 Watch it with ``tensorboard --logdir runs``.
+
+Exit status: 0 done; 1 the run failed (the run folder holds the model, ``run_status.json`` says "failed" and
+``error.log`` the traceback); 2 a bad argument or a run folder that cannot be used (one line, nothing written);
+130 interrupted by Ctrl-C or SIGTERM (during training the model is saved first).
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ import argparse
 import math
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-import torch
+# Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
+# Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
+from agents.interrupts import interrupt
 
-import mm_env
-from agents.cli import TRAIN_COMMAND, add_env_kwargs_argument, parse_key_values
-from agents.game_training import PreparedGame, is_game, prepare_game, train_game
-from agents.training import ALGORITHMS, RunConfig, continued_config, prepare, train
+COMMAND = "mm-env-train"  # as agents.cli.TRAIN_COMMAND, which cannot be imported before main() starts
 
 
 def _positive(text: str) -> int:
@@ -40,12 +45,12 @@ def _positive(text: str) -> int:
     return int(value)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
+    import mm_env
+    from agents.cli import TRAIN_COMMAND, add_env_kwargs_argument
+    from agents.training import ALGORITHMS
+
     parser = argparse.ArgumentParser(
         prog=TRAIN_COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -78,24 +83,120 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--evaluate", type=Path, metavar="RUN_DIR", help="compare a saved run again, without training")
     mode.add_argument("--continue-from", type=Path, metavar="RUN_DIR", help="continue training a saved run")
     parser.add_argument("--no-progress-bar", action="store_true", help="no progress bar even on a terminal")
-    parser.add_argument("--verbose", action="store_true", help="print SB3's training tables")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print SB3's training tables, and the traceback of a failure"
+    )
     return parser
 
 
+def device_problem(device: str) -> str | None:
+    """Why torch cannot use ``device`` on this machine (one line), or ``None`` if it can.
+
+    ``auto`` and ``cpu`` always work; ``cuda`` and ``cuda:N`` need ``torch.cuda.is_available()`` and
+    ``N < torch.cuda.device_count()``; ``mps`` needs ``torch.backends.mps.is_available()``; any other type needs its
+    torch module to say it is available.
+    """
+    import torch
+
+    if device == "auto":
+        return None
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        return f"--device {device!r} is invalid: {error}"
+    kind, index = parsed.type, parsed.index
+    if kind == "cpu":
+        return None
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {device!r} is not available: torch finds no CUDA device on this machine (use cpu)"
+        if index is not None and index >= torch.cuda.device_count():
+            return f"--device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        return None
+    if kind == "mps":
+        available = torch.backends.mps.is_available()
+    else:
+        is_available = getattr(getattr(torch, kind, None), "is_available", None)
+        available = bool(is_available()) if callable(is_available) else False
+    return None if available else f"--device {device!r} is not available on this machine (use cpu)"
+
+
+def refuse(parser: argparse.ArgumentParser, problem: object) -> NoReturn:
+    """Exit with status 2 and one line, ``mm-env-train: error: <problem>`` (argparse's style, without the usage).
+
+    For run folders that cannot be used: the arguments were fine, so the usage would only hide the message.
+    """
+    parser.exit(2, f"{parser.prog}: error: {problem}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, check every argument up front, then train or evaluate."""
+    """Entry point: parse, check every argument up front, then train or evaluate (exit statuses: see above)."""
+    # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved.
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"{COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.final_episodes is not None and args.final_episodes < 2) or args.eval_episodes < 2:
         parser.error("--final-episodes and --eval-episodes must be at least 2")
+    problem = device_problem(args.device)
+    if problem is not None:
+        parser.error(problem)
     source = args.evaluate or args.continue_from
     if source is not None and not (source / "config.yaml").exists():
-        parser.error(f"{source}: not a run folder (no config.yaml)")
+        refuse(parser, f"{source}: not a run folder (no config.yaml)")
     if args.evaluate is not None:
-        from agents.training import evaluate_saved_run
+        return _evaluate(parser, args)
+    return _train(parser, args)
 
+
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from agents.run_folder import RunFolderError, check_writable, one_line
+    from agents.training import evaluate_saved_run
+
+    problem = check_writable(args.evaluate)
+    if problem is not None:
+        refuse(parser, problem)
+    try:
         evaluate_saved_run(args.evaluate, args.final_episodes, args.seed, device=args.device)
-        return 0
+    except RunFolderError as error:
+        refuse(parser, error)
+    except KeyboardInterrupt:
+        print(
+            f"{COMMAND}: interrupted; the comparison was not finished (no file of it is half-written); "
+            f"rerun: {COMMAND} --evaluate {args.evaluate}",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as error:
+        if args.verbose:
+            traceback.print_exception(type(error), error, error.__traceback__)
+        hint = "" if args.verbose else " (--verbose shows the traceback)"
+        print(f"{COMMAND}: error: evaluating {args.evaluate} failed: {one_line(error)}{hint}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import torch
+
+    import mm_env
+    from agents.cli import parse_key_values
+    from agents.game_training import PreparedGame, is_game, prepare_game, train_game
+    from agents.run_folder import RunFailed, RunFolderError, check_writable
+    from agents.training import RunConfig, continued_config, prepare, train
+
+    problem = check_writable(Path(args.log_dir))
+    if problem is not None:
+        parser.error(f"--log-dir {problem}")
     try:
         run_settings = {
             "timesteps": args.timesteps,
@@ -108,8 +209,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "verbose": int(args.verbose),
         }
         if args.continue_from is not None:
-            if not (args.continue_from / "model.zip").exists():
-                parser.error(f"--continue-from {args.continue_from}: no model.zip there")
             fixed = {"--algo": args.algo, "--env": args.env, "--env-kwargs": args.env_kwargs, "--n-envs": args.n_envs}
             given = [flag for flag, value in {**fixed, "--hyperparams": args.hyperparams}.items() if value]
             if given:
@@ -127,15 +226,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **run_settings,
             )
         prepared = prepare_game(config) if is_game(config.env_id) else prepare(config)
+    except RunFolderError as error:  # a --continue-from folder whose config.yaml cannot be used
+        refuse(parser, error)
     except ValueError as error:
         parser.error(str(error))
     torch.set_num_threads(args.torch_threads)
-    # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved.
-    signal.signal(signal.SIGTERM, _interrupt)
-    if isinstance(prepared, PreparedGame):
-        _, interrupted = train_game(prepared, continue_from=args.continue_from)
-    else:
-        _, interrupted = train(prepared, continue_from=args.continue_from)
+    try:
+        if isinstance(prepared, PreparedGame):
+            _, interrupted = train_game(prepared, continue_from=args.continue_from)
+        else:
+            _, interrupted = train(prepared, continue_from=args.continue_from)
+    except RunFolderError as error:  # the --continue-from folder, found unusable before the new run folder was made
+        refuse(parser, error)
+    except RunFailed as failure:
+        if args.verbose:
+            traceback.print_exception(type(failure.error), failure.error, failure.error.__traceback__)
+        print(f"{COMMAND}: error: {failure}", file=sys.stderr)
+        return 1
     return 130 if interrupted else 0
 
 

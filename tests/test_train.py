@@ -56,8 +56,11 @@ def events(run_dir: Path) -> EventAccumulator:
 
 
 def test_run_folder_holds_model_statistics_configuration_and_comparison(run_dir):
-    for name in ("model.zip", "vecnormalize.pkl", "best_model.zip", "config.yaml", "comparison.md", "comparison.json"):
+    for name in ("model.zip", "vecnormalize.json", "best_model.zip", "config.yaml", "comparison.md", "comparison.json"):
         assert (run_dir / name).exists(), name
+    status = json.loads((run_dir / "run_status.json").read_text())
+    assert status == {"status": "finished", "error": None, "timesteps": 2048}
+    assert not list(run_dir.glob("*.pkl")) and not list(run_dir.glob(".*"))  # no pickle, no temporary file left
     for figure in ("policies.png", "episode.png"):
         assert (run_dir / figure).read_bytes()[:4] == b"\x89PNG"
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -180,6 +183,18 @@ def test_continue_training_refuses_settings_that_would_change_the_run(run_dir, c
         (["--timesteps", "inf"], "not a positive integer"),
         (["--hyperparams", "n_envs=0"], "n_envs=0 is invalid"),
         (["--device", "nope"], "--device 'nope' is invalid"),
+        (["--device", "cuda:99"], "--device 'cuda:99' is not available"),
+        (["--log-dir", "/dev/null/runs"], "--log-dir /dev/null/runs: cannot write there"),
+        (["--hyperparams", "n_steps=0"], "n_steps=0 is invalid: must be an integer >= 1"),
+        (["--hyperparams", "batch_size=abc"], "batch_size='abc' is invalid"),
+        (["--hyperparams", "learning_rate=-1"], "learning_rate=-1 is invalid"),
+        (["--hyperparams", "gamma=2"], "gamma=2 is invalid: must be a number in [0, 1]"),
+        (["--hyperparams", "normalize=abc"], "normalize='abc' is invalid"),
+        (["--hyperparams", "normalize={'norm_reward': 'yes'}"], "norm_reward: True or False"),
+        (["--hyperparams", "learning_rate=restarts_1e-3_0"], "restarts_X_N with X > 0 and N >= 1"),
+        (["--algo", "sac", "--hyperparams", "train_freq=0"], "train_freq=0 is invalid"),
+        (["--env-kwargs", "T=1000000000000"], "the exact tables would take"),
+        (["--env", "mm_env/CompetingMarketMakers-v0", "--env-kwargs", "I_max=100000000"], "GiB"),
     ],
 )
 def test_bad_arguments_get_a_message_and_exit_status_2(args, message, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -161,8 +162,74 @@ def test_an_n_step_model_reloads_with_its_n_step_buffer_and_no_warning(tmp_path)
     model.save(tmp_path / "model.zip")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        loaded = load_model(SAC, tmp_path / "model.zip", env=MarketMakingVecEnv(2), device="cpu")
+        env = MarketMakingVecEnv(2)
+        hyperparams = {"n_steps": 3, "buffer_size": 100}
+        path = tmp_path / "model.zip"
+        loaded = load_model("sac", path, hyperparams, env.observation_space, env.action_space, env=env, device="cpu")
     assert loaded.replay_buffer_class is NStepReplayBuffer
     assert loaded.replay_buffer_kwargs == {"n_steps": 3, "gamma": 0.99}
     loaded.learn(64)  # the reloaded buffer fills and trains with n-step returns
     assert isinstance(loaded.replay_buffer, NStepReplayBuffer) and loaded.replay_buffer.n_steps == 3
+
+
+def test_command_line_values_are_literals_and_true_false_in_any_case_are_booleans():
+    from agents.cli import parse_key_values
+
+    parsed = parse_key_values(["a=0.5", "b=[1, 2]", "c=false", "d=TRUE", "e=False", "f=word", "g=10**3"])
+    assert parsed == {"a": 0.5, "b": [1, 2], "c": False, "d": True, "e": False, "f": "word", "g": "10**3"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("n_steps", 0, "an integer >= 1"),
+        ("n_steps", 2.5, "an integer >= 1"),
+        ("batch_size", "abc", "an integer >= 2"),
+        ("gamma", 1.5, "a number in [0, 1]"),
+        ("gae_lambda", float("nan"), "a number in [0, 1]"),
+        ("learning_rate", 0, "a number > 0, lin_X"),
+        ("learning_rate", "lin_-1e-3", "a number > 0, lin_X"),
+        ("clip_range", "lin_abc", "a number > 0, lin_X"),
+        ("normalize", "yes", "True, False or a dict"),
+        ("normalize", {"norm_obs": False, "gamma": 2.0}, "gamma: a number in (0, 1]"),
+        ("normalize", {"unknown": True}, "True, False or a dict"),
+        ("ent_coef", -0.1, "'auto' or 'auto_X'"),
+        ("gradient_steps", 0, "or -1"),
+        ("train_freq", [1, "minute"], "[n, 'episode']"),
+        ("use_sde", "no", "True or False"),
+        ("policy_kwargs", "dict(net_arch=[8])", "a dict"),
+    ],
+)
+def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allowed):
+    from agents.training import check_hyperparams
+
+    with pytest.raises(
+        ValueError, match=re.escape(f"{key}={value!r} is invalid: must be ") + ".*" + re.escape(allowed)
+    ):
+        check_hyperparams({key: value})
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        {"gradient_steps": -1, "train_freq": [4, "episode"], "ent_coef": "auto_0.1", "normalize": True},
+        {"learning_rate": "restarts_1e-3_10", "clip_range": 0.2, "gamma": 1, "normalize": {"norm_obs": False}},
+    ],
+)
+def test_good_hyperparameter_values_pass(good):
+    from agents.training import check_hyperparams
+
+    check_hyperparams(good)
+
+
+def test_models_whose_exact_tables_would_not_fit_in_memory_are_refused_before_anything_starts():
+    from agents.dp import solve_dp, unsolvable_reason
+
+    big = {"T": 10**12}
+    with pytest.raises(ValueError, match="the exact tables would take .* GiB"):
+        prepare(RunConfig(env_kwargs=big))
+    params = env_config("mm_env/MarketMaking-v0", big).params
+    assert "GiB" in unsolvable_reason(params)
+    with pytest.raises(ValueError, match="GiB"):
+        solve_dp(params)
+    assert unsolvable_reason(env_config("mm_env/MarketMaking-v0", {}).params) is None
