@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,5 @@ def new_numbered_folder(parent: Path, name: str) -> Path:
 def check_writable(folder: Path) -> None:
     """Create ``folder`` if needed and check that a file can be written there (``OSError`` if not)."""
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f".write_check_{os.getpid()}"
-    probe.write_bytes(b"")
-    probe.unlink()
+    with tempfile.TemporaryFile(dir=folder):
+        pass

@@ -48,7 +48,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from agents.cli import TRAIN_COMMAND
+from agents.cli import TRAIN_COMMAND, check_writable
 
 CONFIG_FILE = "config.yaml"
 STATUS_FILE = "run_status.json"
@@ -213,13 +213,10 @@ def staged_files(folder: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def check_writable(folder: Path) -> str | None:
+def writable_problem(folder: Path) -> str | None:
     """Create ``folder`` if needed and write (then remove) a file there; a one-line problem, or ``None`` if fine."""
-    folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        check_writable(Path(folder))
     except OSError as error:
         return f"{folder}: cannot write there ({error.strerror or error})"
     return None

@@ -43,6 +43,8 @@ import yaml
 import mm_env
 from agents.env_setup import env_config
 from agents.game_training import is_game
+from agents.interrupts import interrupt
+from agents.run_folder import atomic_write_bytes, atomic_write_text
 from agents.training import ALGORITHMS, PreparedRun, RunConfig, prepare, run_settings
 
 SPEC_KEYS = (
@@ -701,25 +703,14 @@ def results_figure(name: str, rows: Sequence[SummaryRow]) -> Any:
     return figure
 
 
-def write_atomically(path: Path, content: str | bytes) -> None:
-    """Write a file through a temporary file and a rename, so that a reader never sees half of it."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if isinstance(content, bytes):
-        temporary.write_bytes(content)
-    else:
-        temporary.write_text(content)
-    os.replace(temporary, path)
-
-
 def write_results(spec: SweepSpec, sweep_dir: Path, outcomes: Sequence[TrialOutcome]) -> str:
     """Write ``results.md``, ``results.csv`` and ``results.png`` into the sweep folder; return the table."""
     rows = summarize(outcomes, {cell.name: cell.values for cell in spec.cells()})
-    write_atomically(sweep_dir / "results.md", results_markdown(spec.name, rows, outcomes))
-    write_atomically(sweep_dir / "results.csv", results_csv(rows, sweep_dir))
+    atomic_write_text(sweep_dir / "results.md", results_markdown(spec.name, rows, outcomes))
+    atomic_write_text(sweep_dir / "results.csv", results_csv(rows, sweep_dir))
     image = io.BytesIO()
     results_figure(spec.name, rows).savefig(image, format="png", dpi=110)
-    write_atomically(sweep_dir / "results.png", image.getvalue())
+    atomic_write_bytes(sweep_dir / "results.png", image.getvalue())
     return markdown_table(rows)
 
 
@@ -751,7 +742,7 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any], sweep_dir: str) -> N
         if interrupted:
             raise RuntimeError(f"{run_dir}: training was interrupted before the final comparison")
         # Written last: a run killed at any earlier point (even while writing its figures) runs again.
-        write_atomically(run_dir / FINISHED_MARKER, json.dumps(key.as_dict()))
+        atomic_write_text(run_dir / FINISHED_MARKER, json.dumps(key.as_dict()))
     metrics = read_metrics(run_dir, key.algo)
     tune.report({**asdict(metrics), "run_dir": str(run_dir)})
 
@@ -863,10 +854,6 @@ def start_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # The command line
 
@@ -943,7 +930,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(sweep_dir / "sweep.yaml", yaml.safe_dump(spec.as_dict(), sort_keys=False))
+    atomic_write_text(sweep_dir / "sweep.yaml", yaml.safe_dump(spec.as_dict(), sort_keys=False))
     total = len(spec.trials())
     print(f"sweep {spec.name}: {total} trials, {total - len(pending)} already finished; folder {sweep_dir}")
     try:
@@ -982,7 +969,7 @@ def _run_pending(
     except ImportError:
         raise ValueError("sweeps run on Ray Tune, which is not installed: pip install 'ray[tune]'") from None
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM (timeout, Slurm, systemd) stops like Ctrl-C
+    previous = signal.signal(signal.SIGTERM, interrupt)  # SIGTERM (timeout, Slurm, systemd) stops like Ctrl-C
     started = False
     try:
         started = start_ray(address, args.num_cpus)

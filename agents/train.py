@@ -159,10 +159,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from agents.run_folder import RunFolderError, check_writable, one_line
+    from agents.run_folder import RunFolderError, one_line, writable_problem
     from agents.training import evaluate_saved_run
 
-    problem = check_writable(args.evaluate)
+    problem = writable_problem(args.evaluate)
     if problem is not None:
         refuse(parser, problem)
     try:
@@ -191,10 +191,10 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import mm_env
     from agents.cli import parse_key_values
     from agents.game_training import PreparedGame, is_game, prepare_game, train_game
-    from agents.run_folder import RunFailed, RunFolderError, check_writable
+    from agents.run_folder import RunFailed, RunFolderError, writable_problem
     from agents.training import RunConfig, continued_config, prepare, train
 
-    problem = check_writable(Path(args.log_dir))
+    problem = writable_problem(Path(args.log_dir))
     if problem is not None:
         parser.error(f"--log-dir {problem}")
     try:
