@@ -15,13 +15,12 @@ from agents import run_folder
 from agents.dp import exact_solution, unsolvable_reason
 from agents.evaluate import exact_return, run_episodes
 from agents.interrupts import DeferredInterrupts
-from agents.plots import policy_figure
+from agents.plots import thumbnail_policy_figure
 from agents.policies import ArticleRule, DPPolicy, Policy
 from agents.sb3_policy import SB3Policy
 from mm_env.config import EnvConfig
-from mm_env.render import figure_to_rgb
 
-_NOT_IN_TEXT_LOGS = ("stdout", "log", "json", "csv")
+NOT_IN_TEXT_LOGS = ("stdout", "log", "json", "csv")
 
 
 class MarketMetricsCallback(BaseCallback):
@@ -172,8 +171,8 @@ class PolicyEvaluationCallback(PeriodicEvaluation):
             if key != "timesteps" and value is not None:
                 self.logger.record(f"eval/{key}", value)
         shown = [self.benchmark, self.article, *([agent] if exact is not None else [])]
-        figure = policy_figure(shown, self.params)
-        self.logger.record("eval/policy", Image(figure_to_rgb(figure), "HWC"), exclude=_NOT_IN_TEXT_LOGS)
+        image = thumbnail_policy_figure(shown, self.params)
+        self.logger.record("eval/policy", Image(image, "HWC"), exclude=NOT_IN_TEXT_LOGS)
         self.history.append(result)
         score = exact if exact is not None else mean
         if score > self.best_score:

@@ -274,8 +274,18 @@ COLUMNS = (
 )
 
 
-def markdown_table(rows: Sequence[PolicyReport], benchmark: str | None = None) -> str:
-    """The comparison as a Markdown table; ``benchmark`` names the policy ``% of`` refers to where there is no DP."""
+COMPACT_COLUMNS = ("policy", "exact_return", "mean_return", "return_se", "pct_of_benchmark", "diff_vs_reference")
+"""The columns of the short table (TensorBoard's text tab shows it without wrapping in a 1400-pixel window)."""
+
+
+def markdown_table(
+    rows: Sequence[PolicyReport], benchmark: str | None = None, columns: Sequence[str] | None = None
+) -> str:
+    """The comparison as a Markdown table; ``benchmark`` names the policy ``% of`` refers to where there is no DP.
+
+    ``columns`` picks some of :data:`COLUMNS` by key (e.g. :data:`COMPACT_COLUMNS`); by default, all of them.
+    """
+    shown = COLUMNS if columns is None else tuple(column for column in COLUMNS if column[0] in columns)
     if benchmark is not None:
         title = "% of best heuristic"
     elif any(row.pct_of_benchmark is not None for row in rows):
@@ -283,12 +293,12 @@ def markdown_table(rows: Sequence[PolicyReport], benchmark: str | None = None) -
     else:  # neither a DP nor a benchmark heuristic (article mode, or untuned heuristics without a DP)
         title = "% of benchmark"
     titles = {"pct_of_benchmark": title}
-    header = "| " + " | ".join(titles.get(key, title) for key, title, _ in COLUMNS) + " |"
-    rule = "|" + "|".join("---" if key == "policy" else "---:" for key, _, _ in COLUMNS) + "|"
+    header = "| " + " | ".join(titles.get(key, title) for key, title, _ in shown) + " |"
+    rule = "|" + "|".join("---" if key == "policy" else "---:" for key, _, _ in shown) + "|"
     lines = [header, rule]
     for row in rows:
         values = asdict(row)
-        cells = ["–" if values[key] is None else fmt.format(values[key]) for key, _, fmt in COLUMNS]
+        cells = ["–" if values[key] is None else fmt.format(values[key]) for key, _, fmt in shown]
         lines.append("| " + " | ".join(cells) + " |")
     if benchmark is not None:
         lines.append(f"\nNo exact optimum exists for this model; the best heuristic is {benchmark}.")

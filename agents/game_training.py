@@ -8,21 +8,23 @@ collusion index and the quoted spread, against the exact equilibrium and cartel 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import HParam, configure
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from agents import run_folder
-from agents.callbacks import PeriodicEvaluation
+from agents.callbacks import NOT_IN_TEXT_LOGS, PeriodicEvaluation
 from agents.dp import unsolvable_reason
 from agents.game_eval import ExactReference, GameReport, LearnedJointPolicy, exact_reference, game_table, judge
 from agents.opponents import OPPONENTS, opponent_policy
 from agents.run_folder import RunFolderError
+from agents.tb_layout import game_layout, write_layout
 from agents.training import (
     ALGORITHMS,
     FINAL_EVAL_SEED,
@@ -31,6 +33,7 @@ from agents.training import (
     _vecnormalize,
     check_table_memory,
     conduct_run,
+    hparams_of,
     load_model,
     model_on,
     next_run_dir,
@@ -257,6 +260,7 @@ def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tup
 
     def begin() -> PeriodicEvaluation:
         model.set_logger(configure(str(run_dir), ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])))
+        write_layout(model.logger, game_layout(setup.config.num_market_makers))
         evaluation = GameEvaluationCallback(
             setup,
             prepared.eval_freq,
@@ -273,7 +277,10 @@ def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tup
 
     def compare() -> None:
         rows = game_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
-        model.logger.record("comparison", game_table(rows), exclude=("stdout", "log", "json", "csv"))
+        saved = run_folder.read_config(run_dir, ALGORITHMS)
+        metrics = {"eval/nash_conv": math.nan, "eval/collusion_index": math.nan, "eval/mean_return_mm_0": math.nan}
+        model.logger.record("hparams", HParam(hparams_of(saved), metrics), exclude=NOT_IN_TEXT_LOGS)
+        model.logger.record("comparison", game_table(rows), exclude=NOT_IN_TEXT_LOGS)
         model.logger.dump(model.num_timesteps)
         model.logger.close()
 

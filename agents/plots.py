@@ -18,19 +18,29 @@ __all__ = ["episode_figure", "figure_to_rgb", "game_quotes_figure", "policy_figu
 
 
 def policy_figure(
-    policies: Sequence[Policy], params: MarketParams, t: int = 0, solution: DPSolution | None = None
+    policies: Sequence[Policy],
+    params: MarketParams,
+    t: int = 0,
+    solution: DPSolution | None = None,
+    value_map: bool = True,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Bid and ask offsets against inventory at step ``t`` for each policy, and the DP value over ``(t, I)``.
 
     With adaptive traders the offsets are those after a step without a trade (``L = 0``). Where the model has no
-    exact optimum, the figure has the offsets only.
+    exact optimum, or with ``value_map=False``, the figure has the offsets only. ``figsize`` (inches) overrides the
+    default size; a figure narrower than 7 inches puts two policies per legend row.
     """
     if not 0 <= t < params.T:
         raise ValueError(f"t={t} is invalid: must be in [0, {params.T - 1}]")
     dp = next((p for p in policies if isinstance(p, DPPolicy)), None)
     solution = solution or (dp.solution if dp is not None else exact_solution(params))
+    if not value_map:
+        solution = None
     levels = inventory_grid(params)
-    figure = Figure(figsize=(13, 5.8) if solution is not None else (7.5, 5.8), layout="constrained")
+    if figsize is None:
+        figsize = (13, 5.8) if solution is not None else (7.5, 5.8)
+    figure = Figure(figsize=figsize, dpi=100, layout="constrained")
     if solution is not None:
         offsets_axis, value_axis = figure.subplots(1, 2, width_ratios=[1.2, 1])
     else:
@@ -45,8 +55,8 @@ def policy_figure(
     offsets_axis.set_xlabel("inventory I")
     offsets_axis.set_ylabel("offset from the mid δ")
     offsets_axis.set_ylim(params.delta_min, min(params.delta_max, 3.0))
-    offsets_axis.set_title(f"quotes at t = {t} (solid: bid δ_b, dashed: ask δ_a)")
-    figure.legend(loc="outside lower center", ncols=min(len(policies), 4), fontsize="small")
+    offsets_axis.set_title(f"quotes at t = {t}: bid solid, ask dashed")
+    figure.legend(loc="outside lower center", ncols=min(len(policies), 4 if figsize[0] >= 7 else 2), fontsize="small")
     if solution is None:
         return figure
     value = solution.value if solution.value.ndim == 2 else solution.value[..., 1]
@@ -70,6 +80,18 @@ def save_figure(figure: Figure, path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     return path
+
+
+def thumbnail_policy_figure(policies: Sequence[Policy], params: MarketParams) -> np.ndarray:
+    """The offsets panel of :func:`policy_figure` as an RGB image legible at TensorBoard's default image size.
+
+    480 × 340 pixels with large type: TensorBoard shows an image in a card about 320 pixels wide, where the full
+    figure's small print is unreadable.
+    """
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 12}):
+        return figure_to_rgb(policy_figure(policies, params, value_map=False, figsize=(4.8, 3.4)))
 
 
 def figure_rgb(figure: Figure) -> np.ndarray:

@@ -28,16 +28,25 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 import mm_env
 from agents import run_folder
-from agents.callbacks import MarketMetricsCallback, PeriodicEvaluation, PolicyEvaluationCallback
+from agents.callbacks import NOT_IN_TEXT_LOGS, MarketMetricsCallback, PeriodicEvaluation, PolicyEvaluationCallback
 from agents.cli import TRAIN_COMMAND, new_numbered_folder
 from agents.dp import exact_solution, table_memory_reason
 from agents.env_setup import env_config
-from agents.evaluate import PolicyReport, baseline_policies, compare, episode_history, markdown_table, write_report
+from agents.evaluate import (
+    COMPACT_COLUMNS,
+    PolicyReport,
+    baseline_policies,
+    compare,
+    episode_history,
+    markdown_table,
+    write_report,
+)
 from agents.interrupts import InterruptOnce
 from agents.plots import episode_figure, policy_figure
 from agents.policies import Policy
 from agents.run_folder import RunFailed, RunFolderError
 from agents.sb3_policy import SB3Policy
+from agents.tb_layout import market_maker_layout, write_layout
 from agents.tuning import best_tuned_heuristic
 from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
@@ -427,6 +436,7 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         formats = ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])
         model.set_logger(configure(str(run_dir), formats))
         evaluation = evaluation_callback(prepared, model, run_dir, heuristic)
+        write_layout(model.logger, market_maker_layout(evaluation.benchmark_tag))
         print(
             f"training {config.algo.upper()} on {config.env_id} for {prepared.timesteps:,} steps "
             f"({prepared.n_envs} envs); run: {run_dir}"
@@ -755,22 +765,37 @@ def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, de
 
 
 def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], benchmark: str | None, saved: dict) -> None:
-    final = rows[0]
-    metrics = {
-        "final/mean_return": final.mean_return,
-        "final/return_se": final.return_se,
-        f"final/pct_of_{'dp' if benchmark is None else 'best_heuristic'}": (
-            final.pct_of_benchmark if final.pct_of_benchmark is not None else math.nan
-        ),
-        "final/diff_vs_article_rule": final.diff_vs_reference if final.diff_vs_reference is not None else math.nan,
-    }
-    for key, value in metrics.items():
-        model.logger.record(key, value)
-    hparams = {
-        key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
-        for key, value in {**saved["hyperparams"], "algo": saved["algo"], "seed": saved["seed"]}.items()
-    }
-    model.logger.record("hparams", HParam(hparams, metrics), exclude=("stdout", "log", "json", "csv"))
-    model.logger.record("comparison", markdown_table(rows, benchmark), exclude=("stdout", "log", "json", "csv"))
+    """The end of the run in TensorBoard: HParams (the settings actually run) and the comparison's short table.
+
+    HParams' metrics are the last periodic evaluation's (that of the final model, exact where it can be): scalars
+    with one point each would show as empty charts.
+    """
+    tag = "dp" if benchmark is None else "best_heuristic"
+    metrics = {f"eval/exact_pct_of_{tag}": math.nan, f"eval/pct_of_{tag}": math.nan, "eval/mean_return": math.nan}
+    model.logger.record("hparams", HParam(hparams_of(saved), metrics), exclude=NOT_IN_TEXT_LOGS)
+    table = markdown_table(rows, benchmark, columns=COMPACT_COLUMNS)
+    note = "\n\nAll columns (P&L, risk, inventory, fills, spread): comparison.md in the run folder."
+    model.logger.record("comparison", table + note, exclude=NOT_IN_TEXT_LOGS)
     model.logger.dump(model.num_timesteps)
     model.logger.close()
+
+
+def hparams_of(saved: dict[str, Any]) -> dict[str, bool | int | float | str]:
+    """A run's settings for TensorBoard's HParams: the budget actually run, the hyperparameters, every model parameter.
+
+    ``n_timesteps`` of the hyperparameter file is replaced by the steps the run was given (``--timesteps`` wins over
+    the file); lists and dicts become JSON text, as HParams takes only numbers, booleans and strings.
+    """
+    hyperparams = {key: value for key, value in saved["hyperparams"].items() if key not in ("n_timesteps", "n_envs")}
+    settings = {
+        "algo": saved["algo"],
+        "seed": saved["seed"],
+        "timesteps": saved["timesteps"],
+        "n_envs": saved["n_envs"],
+        **hyperparams,
+        **{f"model/{key}": value for key, value in saved["params"].items()},
+    }
+    return {
+        key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+        for key, value in settings.items()
+    }
