@@ -147,8 +147,18 @@ class PolicyEvaluationCallback(PeriodicEvaluation):
     def _pct(self, value: float | None) -> float | None:
         return None if value is None or self.benchmark_value == 0 else 100.0 * value / self.benchmark_value
 
+    def _summary_line(self, result: dict[str, float | None]) -> str:
+        """One line for the console: the step, the exact and Monte Carlo returns, % of the benchmark."""
+        tag, name = self.benchmark_tag, "DP" if self.benchmark_tag == "dp" else "best heuristic"
+        line = f"evaluation at step {result['timesteps']:,.0f}:"
+        if result["exact_return"] is not None:
+            line += f" exact {result['exact_return']:.2f} ({result[f'exact_pct_of_{tag}']:.1f}% of {name}),"
+        line += f" Monte Carlo {result['mean_return']:.2f} ± {result['return_se']:.2f}"
+        pct = result[f"pct_of_{tag}"]
+        return line + (f" ({pct:.1f}% of {name})" if pct is not None else "")
+
     def evaluate(self) -> dict[str, float | None]:
-        """Run one evaluation now (unless one just ran at this step), log it and return its figures."""
+        """Run one evaluation now (unless one just ran at this step), log it, print a line and return its figures."""
         if self.history and self.history[-1]["timesteps"] == self.num_timesteps:
             return self.history[-1]
         agent = self.agent()
@@ -171,6 +181,7 @@ class PolicyEvaluationCallback(PeriodicEvaluation):
             if key != "timesteps" and value is not None:
                 self.logger.record(f"eval/{key}", value)
         shown = [self.benchmark, self.article, *([agent] if exact is not None else [])]
+        print(self._summary_line(result), flush=True)
         image = thumbnail_policy_figure(shown, self.params)
         self.logger.record("eval/policy", Image(image, "HWC"), exclude=NOT_IN_TEXT_LOGS)
         self.history.append(result)

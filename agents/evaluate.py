@@ -15,7 +15,8 @@ import json
 import math
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -179,19 +180,27 @@ def compare(
     seed: int = 0,
     reference: str | None = REFERENCE_NAME,
     benchmark: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[PolicyReport]:
     """Evaluate every policy on the same ``episodes`` seeded episodes; pair each with the ``reference`` policy.
 
     ``% of benchmark`` is relative to the exact optimum where the model has one, else to the policy named
     ``benchmark`` (usually the best tuned heuristic) on the same episodes. Policies must have distinct names. The
     exact expected return is given for every policy that is a function of the exact grid's Markov state.
+    ``progress``, if given, receives one line per policy as its episodes finish (e.g. ``print``).
     """
     names = [policy.name for policy in policies]
     if len(set(names)) != len(names):
         raise ValueError(f"policy names must be distinct: {names}")
     if benchmark is not None and benchmark not in names:
         raise ValueError(f"benchmark {benchmark!r} is not among the policies {names}")
-    runs = {policy.name: run_episodes(policy, params, episodes, seed) for policy in policies}
+    runs = {}
+    for number, policy in enumerate(policies, start=1):
+        started = time.perf_counter()
+        runs[policy.name] = run_episodes(policy, params, episodes, seed)
+        if progress is not None:
+            mean, seconds = runs[policy.name].returns.mean(), time.perf_counter() - started
+            progress(f"  [{number}/{len(policies)}] {policy.name}: mean return {mean:.2f} ({seconds:.1f} s)")
     solution = exact_solution(params)
     if solution is not None:
         benchmark_value: float | None = solution.expected_return

@@ -337,7 +337,11 @@ def game_comparison(
         names.append("each quotes the one-MM optimum")
     policies.append(opponent_policy("article", params))
     names.append("each quotes the article rule")
-    rows = [judge(p, params, episodes, seed, reference, name) for p, name in zip(policies, names, strict=True)]
+    print(f"final comparison: {len(policies)} joint policies on {episodes:,} common-random-number episodes", flush=True)
+    rows = []
+    for number, (policy, name) in enumerate(zip(policies, names, strict=True), start=1):
+        rows.append(judge(policy, params, episodes, seed, reference, name))
+        print(f"  [{number}/{len(policies)}] {name}", flush=True)
     table = game_table(rows)
     print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -711,6 +711,10 @@ def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[SB3Policy], E
     return agents, env, saved
 
 
+def _print_now(line: str) -> None:
+    print(line, flush=True)
+
+
 def final_comparison(
     run_dir: Path, episodes: int, seed: int, device: str = "auto", out_dir: Path | None = None
 ) -> tuple[list[PolicyReport], str | None]:
@@ -724,8 +728,11 @@ def final_comparison(
     out_dir = out_dir or run_dir
     agents, env, _ = load_agents(run_dir, device)
     params = env.params
+    print("final comparison: tuning the article rule and the linear skew …", flush=True)
     baselines, benchmark = baseline_policies(params, strawmen=False)
-    rows = compare([*agents, *baselines], params, episodes, seed, benchmark=benchmark)
+    policies = [*agents, *baselines]
+    print(f"final comparison: {len(policies)} policies on {episodes:,} common-random-number episodes", flush=True)
+    rows = compare(policies, params, episodes, seed, benchmark=benchmark, progress=_print_now)
     table = markdown_table(rows, benchmark)
     print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
     with run_folder.staged_files(out_dir) as staging:  # write_report writes plain files: staged, then renamed
