@@ -11,6 +11,24 @@ from mm_env.params import MarketParams, make_params
 
 ENV_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ENV_ID = "mm_env/ArticleMarketMaker-v0"
+# The main job on a tiny budget: a few seconds, every stage (periodic evaluations, final comparison, files).
+TINY_TRAIN = [
+    "--timesteps",
+    "2048",
+    "--n-envs",
+    "4",
+    "--hyperparams",
+    "n_steps=256",
+    "batch_size=256",
+    "n_epochs=2",
+    "--eval-freq",
+    "1024",
+    "--eval-episodes",
+    "50",
+    "--final-episodes",
+    "200",
+    "--no-progress-bar",
+]
 ALL_FEATURES = ("inventory", "time_left", "mid_change", "last_fill")
 STATE_KEYS = {"inventory", "mid", "cash", "mtm_pnl"}
 TRADE_KEYS = {

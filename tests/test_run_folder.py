@@ -27,6 +27,7 @@ import cloudpickle
 import numpy as np
 import pytest
 import yaml
+from helpers import TINY_TRAIN
 from stable_baselines3 import PPO
 from stable_baselines3.common import save_util
 from stable_baselines3.common.vec_env import VecNormalize
@@ -39,23 +40,6 @@ from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = [sys.executable, str(ROOT / "train.py")]
-TINY = [
-    "--timesteps",
-    "2048",
-    "--n-envs",
-    "4",
-    "--hyperparams",
-    "n_steps=256",
-    "batch_size=256",
-    "n_epochs=2",
-    "--eval-freq",
-    "1024",
-    "--eval-episodes",
-    "50",
-    "--final-episodes",
-    "200",
-    "--no-progress-bar",
-]
 AFTER = ["--timesteps", "512", "--eval-episodes", "20", "--final-episodes", "50", "--no-progress-bar"]
 
 
@@ -103,7 +87,7 @@ def one_error_line(stderr: str) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     log_dir = tmp_path_factory.mktemp("runs")
-    result = run_train(*TINY, "--log-dir", str(log_dir))
+    result = run_train(*TINY_TRAIN, "--log-dir", str(log_dir))
     assert result.returncode == 0, result.stderr
     return log_dir / "ppo_MarketMaking-v0_1"
 
@@ -245,7 +229,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_status_130(tmp_path):
 
 
 def test_sigterm_during_the_final_comparison_keeps_the_model_and_says_how_to_redo_it(tmp_path):
-    args = [*TINY[: TINY.index("--final-episodes")], "--final-episodes", "200000", "--no-progress-bar"]
+    args = [*TINY_TRAIN[: TINY_TRAIN.index("--final-episodes")], "--final-episodes", "200000", "--no-progress-bar"]
     process = start_train(*args, "--log-dir", str(tmp_path))
     run_dir = tmp_path / "ppo_MarketMaking-v0_1"
     deadline = time.monotonic() + 240
@@ -271,7 +255,7 @@ def test_sigterm_during_the_final_comparison_keeps_the_model_and_says_how_to_red
 
 def train_until_best_model_cannot_be_written(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     """A run whose first periodic evaluation cannot save ``best_model.zip`` (a folder took its name)."""
-    process = start_train(*TINY, "--log-dir", str(log_dir), *extra)
+    process = start_train(*TINY_TRAIN, "--log-dir", str(log_dir), *extra)
     run_dir = log_dir / "ppo_MarketMaking-v0_1"
     deadline = time.monotonic() + 120
     while not (run_dir / "config.yaml").exists() and time.monotonic() < deadline:

@@ -10,27 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import TINY_TRAIN
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = [
-    "--timesteps",
-    "2048",
-    "--n-envs",
-    "4",
-    "--hyperparams",
-    "n_steps=256",
-    "batch_size=256",
-    "n_epochs=2",
-    "--eval-freq",
-    "1024",
-    "--eval-episodes",
-    "50",
-    "--final-episodes",
-    "200",
-    "--no-progress-bar",
-]
 
 
 def run_train(*args: str) -> subprocess.CompletedProcess:
@@ -42,7 +26,7 @@ def run_train(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     log_dir = tmp_path_factory.mktemp("runs")
-    result = run_train(*TINY, "--log-dir", str(log_dir))
+    result = run_train(*TINY_TRAIN, "--log-dir", str(log_dir))
     assert result.returncode == 0, result.stderr
     runs = sorted(log_dir.iterdir())
     assert [p.name for p in runs] == ["ppo_MarketMaking-v0_1"]
@@ -255,7 +239,7 @@ def test_a_bad_argument_prints_no_traceback():
     ("preset", "benchmark_tag"), [("transient", "best_heuristic"), ("momentum", "dp")], ids=["no DP", "with L"]
 )
 def test_train_runs_on_extension_presets_with_or_without_an_exact_optimum(tmp_path, preset, benchmark_tag):
-    result = run_train(*TINY, "--env-kwargs", f"preset={preset}", "T=20", "--log-dir", str(tmp_path))
+    result = run_train(*TINY_TRAIN, "--env-kwargs", f"preset={preset}", "T=20", "--log-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (run,) = tmp_path.iterdir()
     payload = json.loads((run / "comparison.json").read_text())
