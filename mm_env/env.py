@@ -149,7 +149,8 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         # The scalar dynamics already give a Python float and bool.
         return obs, outcome.reward, outcome.terminated, False, info
 
-    def render(self) -> np.ndarray | None:
+    # Gymnasium 1.2 (what RLlib pins) types a frame as an unbound TypeVar, which no concrete return type overrides.
+    def render(self) -> np.ndarray | None:  # type: ignore[override, unused-ignore]
         """With ``render_mode="rgb_array"``: the episode so far as an ``(480, 640, 3)`` uint8 image.
 
         The article-style figure of :mod:`mm_env.render`, made on the first call and updated by later ones.

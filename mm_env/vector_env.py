@@ -144,7 +144,8 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
             return
         self._renderer.record(before.mid[0], info["bid"][0], info["ask"][0], info["inventory"][0], outcome.reward[0])
 
-    def render(self) -> tuple[np.ndarray] | None:
+    # Gymnasium 1.2 (what RLlib pins) types a frame as an unbound TypeVar, which no concrete return type overrides.
+    def render(self) -> tuple[np.ndarray] | None:  # type: ignore[override, unused-ignore]
         """With ``render_mode="rgb_array"``: ``(frame,)``, environment 0's episode so far as a uint8 image.
 
         A one-element tuple, as a vector env's ``render()`` returns a tuple of frames; the frame is the one that
