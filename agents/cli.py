@@ -10,9 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.arguments import TRAIN_COMMAND
 from mm_env.params import MarketParams, make_params
 
-TRAIN_COMMAND = "mm-env-train"  # the main job's console script (``python train.py`` in a checkout runs the same)
+__all__ = [
+    "TRAIN_COMMAND",
+    "add_env_kwargs_argument",
+    "check_writable",
+    "new_numbered_folder",
+    "parse_key_values",
+    "params_from_cli",
+]
 
 
 def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") -> dict[str, Any]:

@@ -106,8 +106,6 @@ class PreparedGame:
 
 def prepare_game(config: RunConfig) -> PreparedGame:
     """Check every setting of a game run; any problem raises ``ValueError`` with a message for the command line."""
-    if config.algo not in ALGORITHMS:
-        raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
     setup = game_setup(config.env_kwargs)
     check_table_memory(setup.config.params.market)
     hyperparams, n_envs, timesteps, eval_freq = run_settings(config)

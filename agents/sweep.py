@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 import mm_env
+from agents.arguments import positive_integer
 from agents.env_setup import env_config
 from agents.game_training import is_game
 from agents.interrupts import interrupt
@@ -878,13 +879,6 @@ def _positive_number(text: str) -> float:
     return value
 
 
-def _positive_integer(text: str) -> int:
-    value = _positive_number(text)
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(value)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -904,7 +898,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpus-per-trial", type=_positive_number, default=1.0, help="CPUs Ray reserves per trial (default: 1)"
     )
     parser.add_argument(
-        "--num-cpus", type=_positive_integer, help="CPUs of the in-process Ray (default: all of this machine's)"
+        "--num-cpus", type=positive_integer, help="CPUs of the in-process Ray (default: all of this machine's)"
     )
     return parser
 

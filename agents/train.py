@@ -20,7 +20,6 @@ Exit status: 0 done; 1 the run failed (the run folder holds the model, ``run_sta
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import traceback
@@ -30,25 +29,14 @@ from typing import NoReturn
 
 # Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
 # Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
+from agents.arguments import TRAIN_COMMAND, positive_integer
 from agents.interrupts import interrupt
-
-COMMAND = "mm-env-train"  # as agents.cli.TRAIN_COMMAND, which cannot be imported before main() starts
-
-
-def _positive(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 1 and value == int(value)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     import mm_env
-    from agents.cli import TRAIN_COMMAND, add_env_kwargs_argument
+    from agents.cli import add_env_kwargs_argument
     from agents.training import ALGORITHMS
 
     parser = argparse.ArgumentParser(
@@ -57,23 +45,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--algo", choices=sorted(ALGORITHMS), help="algorithm (default: ppo)")
     parser.add_argument("--env", help=f"registered env id (default: {mm_env.MARKET_MAKING_ID})")
     add_env_kwargs_argument(parser)
-    parser.add_argument("--timesteps", type=_positive, help="training steps (default: the hyperparameter file's)")
+    parser.add_argument(
+        "--timesteps", type=positive_integer, help="training steps (default: the hyperparameter file's)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (default: 0; with --evaluate, the run's own)")
-    parser.add_argument("--n-envs", type=_positive, help="parallel environments (default: the hyperparameter file's)")
+    parser.add_argument(
+        "--n-envs", type=positive_integer, help="parallel environments (default: the hyperparameter file's)"
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: %(default)s)")
     parser.add_argument(
         "--torch-threads",
-        type=_positive,
+        type=positive_integer,
         default=1,
         help="CPU threads for torch (default: %(default)s; the small networks gain nothing from more)",
     )
-    parser.add_argument("--eval-freq", type=_positive, help="steps between evaluations (default: a tenth of the run)")
     parser.add_argument(
-        "--eval-episodes", type=_positive, default=1_000, help="episodes per periodic evaluation (default: %(default)s)"
+        "--eval-freq", type=positive_integer, help="steps between evaluations (default: a tenth of the run)"
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=positive_integer,
+        default=1_000,
+        help="episodes per periodic evaluation (default: %(default)s)",
     )
     parser.add_argument(
         "--final-episodes",
-        type=_positive,
+        type=positive_integer,
         default=None,
         help="episodes of the final comparison (default: 10,000; with --evaluate, the run's own)",
     )
@@ -136,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
-        print(f"{COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
+        print(f"{TRAIN_COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -171,8 +168,8 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         refuse(parser, error)
     except KeyboardInterrupt:
         print(
-            f"{COMMAND}: interrupted; the comparison was not finished (no file of it is half-written); "
-            f"rerun: {COMMAND} --evaluate {args.evaluate}",
+            f"{TRAIN_COMMAND}: interrupted; the comparison was not finished (no file of it is half-written); "
+            f"rerun: {TRAIN_COMMAND} --evaluate {args.evaluate}",
             file=sys.stderr,
         )
         return 130
@@ -180,7 +177,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.verbose:
             traceback.print_exception(type(error), error, error.__traceback__)
         hint = "" if args.verbose else " (--verbose shows the traceback)"
-        print(f"{COMMAND}: error: evaluating {args.evaluate} failed: {one_line(error)}{hint}", file=sys.stderr)
+        print(f"{TRAIN_COMMAND}: error: evaluating {args.evaluate} failed: {one_line(error)}{hint}", file=sys.stderr)
         return 1
     return 0
 
@@ -241,7 +238,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except RunFailed as failure:
         if args.verbose:
             traceback.print_exception(type(failure.error), failure.error, failure.error.__traceback__)
-        print(f"{COMMAND}: error: {failure}", file=sys.stderr)
+        print(f"{TRAIN_COMMAND}: error: {failure}", file=sys.stderr)
         return 1
     return 130 if interrupted else 0
 

@@ -301,8 +301,6 @@ class PreparedRun:
 
 def prepare(config: RunConfig) -> PreparedRun:
     """Check every setting of a run; any problem raises ``ValueError`` with a message for the command line."""
-    if config.algo not in ALGORITHMS:
-        raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
     env = env_config(config.env_id, config.env_kwargs)
     if not env.params.fill.quotes_matter:
         raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
