@@ -45,7 +45,7 @@ from agents.arguments import positive_integer
 from agents.env_setup import env_config
 from agents.game_training import is_game
 from agents.interrupts import interrupt
-from agents.run_folder import atomic_write_bytes, atomic_write_text
+from agents.run_folder import STATUS_FILE, atomic_write_bytes, atomic_write_text, read_status
 from agents.training import ALGORITHMS, PreparedRun, RunConfig, prepare, run_settings
 
 SPEC_KEYS = (
@@ -67,7 +67,6 @@ DEFAULT_ROOT = Path("runs") / "sweeps"
 TUNE_FOLDER = "tune"  # Ray Tune's own experiment folder inside the sweep folder
 BASE_CELL = "base"  # the one cell of a sweep without a grid
 DP_BENCHMARK = "DP optimum"  # what comparison.json names the benchmark where the model has an exact optimum
-FINISHED_MARKER = "sweep_trial.json"  # written into a run folder once its training and comparison are complete
 MIN_EPISODES = 2  # train.py's minimum for --eval-episodes and --final-episodes
 SETTINGS_COMPARED = (
     "algo",
@@ -426,19 +425,17 @@ def read_metrics(run_dir: Path, algo: str) -> RunMetrics:
 
 
 def finished_run(key: TrialKey, sweep_dir: Path) -> Path | None:
-    """The trial's finished run folder, the one with the trial's ``FINISHED_MARKER``, or ``None``.
+    """The trial's finished run folder (its ``run_status.json`` says ``finished``), or ``None``.
 
-    An interrupted or failed attempt leaves a folder without it; a later attempt gets the next number.
+    The main job marks a run finished last, after its comparison and figures; an interrupted or failed attempt
+    leaves a folder marked otherwise, and a later attempt gets the next number.
     """
-    folder = trial_dir(sweep_dir, key)
-    finished = []
-    for marker in folder.glob(f"*/{FINISHED_MARKER}"):
-        try:
-            if json.loads(marker.read_text()) == key.as_dict():
-                finished.append(marker.parent)
-        except (OSError, ValueError):
-            continue  # unreadable: not a finished run
-    return max(finished, key=lambda run_dir: (run_dir / FINISHED_MARKER).stat().st_mtime, default=None)
+    finished = [
+        run_dir
+        for run_dir in trial_dir(sweep_dir, key).glob(f"{key.algo}_*")
+        if (read_status(run_dir) or {}).get("status") == "finished"
+    ]
+    return max(finished, key=lambda run_dir: (run_dir / STATUS_FILE).stat().st_mtime, default=None)
 
 
 def expected_settings(prepared: PreparedRun) -> dict[str, Any]:
@@ -742,8 +739,6 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any], sweep_dir: str) -> N
             run_dir, interrupted = train(prepared)
         if interrupted:
             raise RuntimeError(f"{run_dir}: training was interrupted before the final comparison")
-        # Written last: a run killed at any earlier point (even while writing its figures) runs again.
-        atomic_write_text(run_dir / FINISHED_MARKER, json.dumps(key.as_dict()))
     metrics = read_metrics(run_dir, key.algo)
     tune.report({**asdict(metrics), "run_dir": str(run_dir)})
 

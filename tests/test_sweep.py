@@ -53,9 +53,14 @@ def write_spec(folder: Path, name: str, **fields) -> Path:
     return path
 
 
+def finished(root: Path, pattern: str) -> list[Path]:
+    """The ``run_status.json`` files under ``root`` matching ``pattern`` that say the run finished."""
+    return [path for path in root.glob(pattern) if json.loads(path.read_text())["status"] == "finished"]
+
+
 def run_dirs(sweep_dir: Path) -> list[Path]:
-    """The finished run folders (a failed attempt's folder has no marker)."""
-    return sorted(path.parent for path in sweep_dir.glob("*/seed*/*/sweep_trial.json"))
+    """The finished run folders (a failed attempt's folder is marked failed)."""
+    return sorted(path.parent for path in finished(sweep_dir, "*/seed*/*/run_status.json"))
 
 
 def results(sweep_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
@@ -71,7 +76,7 @@ def check_table_against_runs(sweep_dir: Path, cells: list[str], seeds: int) -> N
     for cell in cells:
         pct = []
         for seed in range(seeds):
-            (run_dir,) = [path.parent for path in (sweep_dir / cell / f"seed{seed}").glob("*/sweep_trial.json")]
+            (run_dir,) = [path.parent for path in finished(sweep_dir / cell / f"seed{seed}", "*/run_status.json")]
             rows = {row["policy"]: row for row in json.loads((run_dir / "comparison.json").read_text())["rows"]}
             pct.append(rows["PPO (final)"]["pct_of_benchmark"])
         row = table[(cell, "ppo")]
@@ -103,7 +108,8 @@ def test_in_process_sweep_writes_ordinary_run_folders(in_process_sweep):
         assert list(run_dir.glob("events.out.tfevents.*")), f"no TensorBoard events in {run_dir}"
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         assert config["timesteps"] == 512 and config["env_kwargs"]["T"] == 20
-        assert json.loads((run_dir / "sweep_trial.json").read_text())["algo"] == "ppo"  # the sweep's marker
+        assert json.loads((run_dir / "run_status.json").read_text())["status"] == "finished"  # what resume reads
+        assert run_dir.name.startswith("ppo_")
     assert yaml.safe_load((runs[2] / "config.yaml").read_text())["env_kwargs"] == {"T": 20, "lam": 0.01}
     # train.py --evaluate accepts it: the final comparison again, here on fewer episodes (into a subfolder)
     from agents.training import evaluate_saved_run
@@ -220,21 +226,21 @@ def test_interrupted_sweep_resumes_without_retraining(ray_head, tmp_path, capsys
     with open(tmp_path / "first.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
         deadline = time.monotonic() + 120
-        while not list(out.glob("base/seed*/*/sweep_trial.json")):
+        while not finished(out, "base/seed*/*/run_status.json"):
             assert driver.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
             time.sleep(0.2)
         driver.send_signal(signal.SIGINT)
         assert driver.wait(timeout=60) == 130, (tmp_path / "first.log").read_text()
     first = (tmp_path / "first.log").read_text()
     assert "run the same command again to resume" in first
-    finished = {path.parent: path.stat().st_mtime_ns for path in out.glob("base/seed*/*/sweep_trial.json")}
-    assert len(finished) in (1, 2) and f"| – | PPO | {len(finished)}/3 ({3 - len(finished)} unfinished) |" in first
+    done = {path.parent: path.stat().st_mtime_ns for path in finished(out, "base/seed*/*/run_status.json")}
+    assert len(done) in (1, 2) and f"| – | PPO | {len(done)}/3 ({3 - len(done)} unfinished) |" in first
 
     # The same command again (in this process: it spares the imports of a new interpreter).
     assert main(command[3:]) == 0
-    assert f"3 trials, {len(finished)} already finished" in capsys.readouterr().out
-    for run_dir, mtime in finished.items():
-        assert (run_dir / "sweep_trial.json").stat().st_mtime_ns == mtime  # not trained again
+    assert f"3 trials, {len(done)} already finished" in capsys.readouterr().out
+    for run_dir, mtime in done.items():
+        assert (run_dir / "run_status.json").stat().st_mtime_ns == mtime  # not trained again
         assert [path.name for path in run_dir.parent.iterdir() if path.is_dir()] == [run_dir.name]
     assert int(results(out)[("base", "ppo")]["seeds_finished"]) == 3
     assert "| – | PPO | 3/3 |" in (out / "results.md").read_text()
