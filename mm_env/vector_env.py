@@ -62,10 +62,10 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
     def _adopt(self, batch: VecBatch, render_mode: str | None) -> None:
         # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too);
         # a subclass that does not render says so in its metadata.
+        self._renderer: EpisodeRenderer | None = None  # first: close() runs even when the checks below refuse
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self._renderer: EpisodeRenderer | None = None
         if render_mode == "rgb_array":
             require_matplotlib()  # fail here, not at the first frame
             params = batch.params

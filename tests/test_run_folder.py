@@ -651,7 +651,9 @@ def test_model_saves_go_through_a_buffer_sb3_accepts():
 
 
 def test_the_command_name_known_before_the_imports_is_the_console_script():
-    from agents.cli import TRAIN_COMMAND
-    from agents.train import COMMAND
+    from importlib.metadata import entry_points
 
-    assert COMMAND == TRAIN_COMMAND
+    from agents.arguments import TRAIN_COMMAND
+
+    (script,) = [point for point in entry_points(group="console_scripts") if point.name == TRAIN_COMMAND]
+    assert script.value == "agents.train:main"
