@@ -32,7 +32,7 @@ def _stops_like_ctrl_c(handler: Any) -> bool:
 class _Holder:
     """Installs its own handler, within a ``with`` block, for the signals that stop the process like Ctrl-C."""
 
-    def __init__(self, note: str = NOTE) -> None:
+    def __init__(self, note: str | None = NOTE) -> None:
         self.note = note
         self.received: int | None = None  # the first signal received in the block
         self._noted = False
@@ -44,7 +44,7 @@ class _Holder:
     def _hold(self, signum: int) -> None:
         if self.received is None:
             self.received = signum
-        if not self._noted:
+        if not self._noted and self.note is not None:
             self._noted = True
             print(self.note, file=sys.stderr, flush=True)
 

@@ -30,7 +30,7 @@ from typing import NoReturn
 # Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
 # Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
 from agents.arguments import TRAIN_COMMAND, positive_integer
-from agents.interrupts import interrupt
+from agents.interrupts import DeferredInterrupts, interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _import_libraries()
     if (args.final_episodes is not None and args.final_episodes < 2) or args.eval_episodes < 2:
         parser.error("--final-episodes and --eval-episodes must be at least 2")
     problem = device_problem(args.device)
@@ -153,6 +154,18 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.evaluate is not None:
         return _evaluate(parser, args)
     return _train(parser, args)
+
+
+def _import_libraries() -> None:
+    """Import PyTorch, SB3 and the training code with Ctrl-C and SIGTERM held until the imports are complete.
+
+    A KeyboardInterrupt raised inside a C extension's initialisation can abort the interpreter (SIGABRT); held, the
+    signal takes effect right after, where it ends the start-up with one line.
+    """
+    with DeferredInterrupts(note=None):
+        import torch  # noqa: F401
+
+        import agents.game_training  # noqa: F401  (imports agents.training and SB3)
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
