@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from mm_env.dynamics import MarketState, Number
 from mm_env.params import FLAT_NAMES, MarketParams, make_params
-from mm_env.spaces import Observer, action_space, check_features, decode_actions, default_features, observation_space
+from mm_env.spaces import ActionDecoder, Observer, action_space, check_features, default_features, observation_space
 
 _DEFAULT_PARAMS = MarketParams()
 
@@ -36,6 +36,8 @@ class EnvConfig:
     normalize_actions: bool
     observer: Observer = field(init=False, repr=False, compare=False)
     """Computes the observations of these features (``observer(state, params)``; :meth:`observe` is the same)."""
+    decoder: ActionDecoder = field(init=False, repr=False, compare=False)
+    """Turns actions into offsets (``decoder(actions, batch)``; :meth:`decode` is the same)."""
 
     # Written out rather than generated: ``features`` may be None here, and is always a tuple once constructed.
     def __init__(
@@ -53,6 +55,7 @@ class EnvConfig:
         object.__setattr__(self, "features", checked)
         object.__setattr__(self, "normalize_actions", bool(normalize_actions))
         object.__setattr__(self, "observer", Observer(checked))
+        object.__setattr__(self, "decoder", ActionDecoder(params, bool(normalize_actions)))
 
     @classmethod
     def from_kwargs(
@@ -100,4 +103,4 @@ class EnvConfig:
 
     def decode(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
         """The bid and ask offsets of an action (``batch=None``) or of ``batch`` actions (see ``decode_actions``)."""
-        return decode_actions(actions, self.params, self.normalize_actions, batch)
+        return self.decoder(actions, batch)

@@ -110,15 +110,14 @@ def sample_draws(rng: np.random.Generator, params: MarketParams, n: int | None =
     normal: Number = 0.0
     if params.noise.draws_normal:
         normal = rng.standard_normal() if n is None else rng.standard_normal(n)
-    side, size, fill, *extra = uniforms
     return Draws(
-        side,
-        size,
-        fill,
+        uniforms[0],
+        uniforms[1],
+        uniforms[2],
         normal,
-        extra[0] if informed else None,
-        extra[informed] if jumps else None,
-        extra[-1] if tie else None,
+        uniforms[3] if informed else None,
+        uniforms[3 + informed] if jumps else None,
+        uniforms[-1] if tie else None,
     )
 
 

@@ -12,7 +12,6 @@ from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
 from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
-from mm_env.spaces import decode_actions
 
 
 class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -138,8 +137,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if before.t >= self.params.T:
             raise RuntimeError(f"the episode ended after T={self.params.T} steps; call reset()")
-        # The one-environment hot path calls the decoder and the observer directly rather than through the config.
-        bid, ask = decode_actions(action, self.params, self.normalize_actions)
+        bid, ask = self.config.decoder(action)
         draws = sample_draws(self.np_random, self.params)
         self.state, outcome = transition(before, bid, ask, draws, self.params)
         info = step_info(before, self.state, bid, ask, outcome)

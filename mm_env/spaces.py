@@ -134,44 +134,61 @@ def encode_offsets(offsets: np.ndarray, params: MarketParams, normalize: bool) -
     return ((clipped - shift) / scale).astype(np.float32)
 
 
-def decode_actions(actions: object, params: MarketParams, normalize: bool, batch: int | None = None):
+class ActionDecoder:
+    """Turns actions into ``(bid_offset, ask_offset)`` for one model and action map (see :func:`decode_actions`).
+
+    The map's constants are worked out once, at construction, rather than at every step.
+    """
+
+    def __init__(self, params: MarketParams, normalize: bool) -> None:
+        self.scale, self.shift = _action_map(params, normalize)
+        self.low, self.high = params.delta_min, params.delta_max
+        self.normalize = normalize
+
+    def __call__(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
+        """The offsets of one action (``batch=None``: two Python floats) or of ``batch`` of them (two arrays)."""
+        array = actions if type(actions) is np.ndarray else np.asarray(actions)
+        expected = (2,) if batch is None else (batch, 2)
+        if array.shape != expected:
+            raise ValueError(
+                f"action must have shape {expected} (bid offset, ask offset per environment); got shape {array.shape}"
+            )
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"action must be numeric; got dtype {array.dtype}")
+        lo, hi, scale, shift = self.low, self.high, self.scale, self.shift
+        # Clipping after the affine map keeps the offsets within bounds exactly; the scalar and batched paths apply
+        # the same floating-point operations, so they agree to the last bit.
+        if batch is None:
+            bid, ask = array.tolist()
+            if not (math.isfinite(bid) and math.isfinite(ask)):
+                raise ValueError(f"action must be finite; got {array!r}")
+            return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
+        # Two reductions find NaN and infinities (a NaN or ±inf extreme) and tell whether clipping is needed at all.
+        smallest, largest = float(array.min()), float(array.max())
+        if not (math.isfinite(smallest) and math.isfinite(largest)):
+            bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+            raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
+        offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
+        if self.normalize:
+            # A huge finite action maps to ±inf, which the clip brings to the bound, as in the scalar path.
+            with np.errstate(over="ignore"):
+                offsets *= scale
+                offsets += shift
+            # The map is increasing and rounds monotonically: the extremes map to the extremes.
+            smallest, largest = scale * smallest + shift, scale * largest + shift
+        if smallest < lo or largest > hi:
+            np.clip(offsets, lo, hi, out=offsets)
+        return offsets[0], offsets[1]
+
+
+def decode_actions(
+    actions: object, params: MarketParams, normalize: bool, batch: int | None = None
+) -> tuple[Number, Number]:
     """Turn actions into ``(bid_offset, ask_offset)``, checking shape and finiteness and clipping to the bounds.
 
     ``batch=None`` decodes one action of shape ``(2,)`` into two Python floats; otherwise ``actions`` must have shape
     ``(batch, 2)`` and two float64 arrays come back. Normalised actions map ``-1 → delta_min`` and
     ``+1 → delta_max`` linearly. Values outside the box are clipped; NaN, infinities and wrong shapes raise
-    ``ValueError``.
+    ``ValueError``. A front-end that decodes at every step keeps an :class:`ActionDecoder` instead.
     """
-    array = actions if type(actions) is np.ndarray else np.asarray(actions)
-    expected = (2,) if batch is None else (batch, 2)
-    if array.shape != expected:
-        raise ValueError(
-            f"action must have shape {expected} (bid offset, ask offset per environment); got shape {array.shape}"
-        )
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"action must be numeric; got dtype {array.dtype}")
-    lo, hi = params.delta_min, params.delta_max
-    # Clipping after the affine map keeps the offsets within bounds exactly; the scalar and batched paths apply the
-    # same floating-point operations, so they agree to the last bit.
-    scale, shift = _action_map(params, normalize)
-    if batch is None:
-        bid, ask = array.tolist()
-        if not (math.isfinite(bid) and math.isfinite(ask)):
-            raise ValueError(f"action must be finite; got {array!r}")
-        return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
-    # Two reductions find NaN and infinities (a NaN or ±inf extreme) and tell whether clipping is needed at all.
-    smallest, largest = float(array.min()), float(array.max())
-    if not (math.isfinite(smallest) and math.isfinite(largest)):
-        bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
-        raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
-    offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
-    if normalize:
-        # A huge finite action maps to ±inf, which the clip brings to the bound, as in the scalar path.
-        with np.errstate(over="ignore"):
-            offsets *= scale
-            offsets += shift
-        # The map is increasing and rounds monotonically: the extremes map to the extremes.
-        smallest, largest = scale * smallest + shift, scale * largest + shift
-    if smallest < lo or largest > hi:
-        np.clip(offsets, lo, hi, out=offsets)
-    return offsets[0], offsets[1]
+    return ActionDecoder(params, normalize)(actions, batch)
