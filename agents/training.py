@@ -103,6 +103,9 @@ def _schedule(value: Any) -> Any:
     * ``lin_X``: ``X·p``, linear decay to 0 (the RL Zoo's notation);
     * ``restarts_X_N``: ``N`` cycles; cycle ``k = 0 … N−1`` decays linearly from ``X/(k+1)`` to 0 (warm restarts
       with a falling peak: long stretches of small steps settle the quotes precisely, the restarts keep learning).
+
+    SB3's last rollout can overshoot the budget (a whole rollout is collected), which makes ``p`` slightly negative:
+    the rate then stays at 0 rather than turning negative.
     """
     if not isinstance(value, str):
         return value
@@ -110,12 +113,12 @@ def _schedule(value: Any) -> Any:
     try:
         if name == "lin":
             start = float(rest)
-            return lambda p: start * p
+            return lambda p: start * max(p, 0.0)
         if name == "restarts":
             peak_text, _, cycles_text = rest.partition("_")
             peak, cycles = float(peak_text), int(cycles_text)
             if cycles >= 1:
-                return lambda p: _restart_rate(peak, cycles, 1.0 - p)
+                return lambda p: _restart_rate(peak, cycles, min(1.0 - p, 1.0))
     except ValueError:
         pass
     raise ValueError(f"learning rate {value!r} is not a number, lin_X or restarts_X_N")

@@ -44,6 +44,13 @@ def test_restart_schedule_has_falling_peaks_and_decays_within_each_cycle():
     assert rate(0.0) == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize("text", ["lin_1e-3", "restarts_1e-3_4"])
+def test_schedules_stay_at_zero_when_the_last_rollout_overshoots_the_budget(text):
+    # SB3 collects whole rollouts: 5,005,312 steps of a 5,000,000 budget give a progress remaining of -0.00106.
+    rate = _schedule(text)
+    assert rate(1.0 - 5_005_312 / 5_000_000) == 0.0
+
+
 @pytest.mark.parametrize("text", ["lin_", "lin_x", "restarts_1e-3", "restarts_1e-3_x", "cosine_1e-3", "fast"])
 def test_unknown_schedules_are_rejected(text):
     with pytest.raises(ValueError, match="learning rate"):
