@@ -36,8 +36,8 @@ class ExponentialFill:
         return self.A * xp.exp(-self.k * offset)
 
     def filled(self, u_fill: Number, offset: Number, xp: SimpleNamespace) -> Number:
-        """Whether a quote at ``offset`` fills (``u_fill < A·exp(−k·δ)``), given the step's fill uniform."""
-        return u_fill < self.A * xp.exp(-self.k * offset)
+        """Whether a quote at ``offset`` fills, given the step's fill uniform."""
+        return u_fill < self.probability(offset, xp)
 
     def captured(self, earned: Number, executed: Number, bid_offset: Number, ask_offset: Number) -> Number:
         """What the spread reward pays for the fill: its distance from the mid times its size (``earned``)."""
