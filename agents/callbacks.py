@@ -62,6 +62,36 @@ class MarketMetricsCallback(BaseCallback):
         self._reset_sums()
 
 
+class LogStdSchedule(BaseCallback):
+    """Holds a Gaussian policy's log standard deviation on a schedule instead of learning it (PPO, A2C).
+
+    The value moves linearly from ``start`` to ``end`` with SB3's progress and is set before each rollout, so that a
+    rollout and the updates that learn from it see the same exploration noise. Why: the quotes a learned policy
+    plays are its mean, but the mean that maximises the return of a noisy policy is wider than the best
+    deterministic quote by about ``k·σ²`` (a noisy quote fills like a tighter one and earns like a wider one). A
+    learned standard deviation shrinks too slowly for that gap to close within a short run; a schedule ending small
+    closes it, while a larger start explores as before.
+    """
+
+    def __init__(self, start: float, end: float) -> None:
+        super().__init__()
+        self.start, self.end = float(start), float(end)
+
+    def _on_training_start(self) -> None:
+        log_std = getattr(self.model.policy, "log_std", None)
+        if log_std is None or getattr(self.model, "use_sde", False):
+            raise ValueError("log_std_schedule needs a Gaussian policy with a state-independent log_std (PPO or A2C)")
+        log_std.requires_grad = False  # the schedule sets it; the optimiser leaves it alone
+        self._log_std: Any = log_std
+
+    def _on_rollout_start(self) -> None:
+        done = min(max(1.0 - self.model._current_progress_remaining, 0.0), 1.0)
+        self._log_std.data.fill_(self.start + (self.end - self.start) * done)
+
+    def _on_step(self) -> bool:
+        return True
+
+
 class PeriodicEvaluation(BaseCallback):
     """Calls :meth:`evaluate` every ``eval_freq`` environment steps (set ``self.eval_freq`` in ``__init__``).
 

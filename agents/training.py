@@ -8,7 +8,7 @@ import inspect
 import json
 import math
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,20 @@ import yaml
 from gymnasium import spaces
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import HParam, configure
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 import mm_env
 from agents import run_folder
-from agents.callbacks import NOT_IN_TEXT_LOGS, MarketMetricsCallback, PeriodicEvaluation, PolicyEvaluationCallback
+from agents.callbacks import (
+    NOT_IN_TEXT_LOGS,
+    LogStdSchedule,
+    MarketMetricsCallback,
+    PeriodicEvaluation,
+    PolicyEvaluationCallback,
+)
 from agents.cli import TRAIN_COMMAND, new_numbered_folder
 from agents.dp import exact_solution, table_memory_reason
 from agents.env_setup import env_config
@@ -56,7 +62,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
-RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std")
+RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std", "log_std_schedule")
 SCHEDULED_KEYS = {"learning_rate", "clip_range"}  # values that may name a schedule such as "lin_3e-4"
 PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
 FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on
@@ -189,6 +195,10 @@ def _allowed(key: str, value: Any) -> str | None:
         return None if ok else "a number >= 0, 'auto' or 'auto_X' with X > 0"
     if key == "policy_kwargs":
         return None if value is None or isinstance(value, dict) else "a dict such as {net_arch: [64, 64]}"
+    if key == "log_std_schedule":
+        ok = isinstance(value, (list, tuple)) and len(value) == 2
+        ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value)
+        return None if ok else "two numbers [start, end] (the log standard deviation at the start and at the end)"
     return None
 
 
@@ -233,6 +243,8 @@ def _auto_coef(value: str) -> bool:
 def algorithm_kwargs(algo: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
     """Constructor arguments of the SB3 algorithm from a hyperparameter entry (unknown names raise ValueError)."""
     check_hyperparams(hyperparams)
+    if "log_std_schedule" in hyperparams and (algo not in ("ppo", "a2c") or hyperparams.get("use_sde")):
+        raise ValueError(f"log_std_schedule is for PPO and A2C without use_sde, not {algo}")
     kwargs = {key: value for key, value in hyperparams.items() if key not in RUN_KEYS}
     for key in SCHEDULED_KEYS & kwargs.keys():
         kwargs[key] = _schedule(kwargs[key])
@@ -450,7 +462,17 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         )
         _log_summary(model, rows, benchmark, saved)
 
-    return conduct_run(model, run_dir, begin, compare, prepared.timesteps, config.progress_bar, continue_from)
+    callbacks = training_callbacks(prepared.hyperparams)
+    return conduct_run(
+        model, run_dir, begin, compare, prepared.timesteps, config.progress_bar, continue_from, callbacks
+    )
+
+
+def training_callbacks(hyperparams: dict[str, Any]) -> list[BaseCallback]:
+    """The callbacks that a hyperparameter entry asks for besides the logging and evaluations (``log_std_schedule``)."""
+    if "log_std_schedule" in hyperparams:
+        return [LogStdSchedule(*hyperparams["log_std_schedule"])]
+    return []
 
 
 def conduct_run(
@@ -461,15 +483,16 @@ def conduct_run(
     timesteps: int,
     progress_bar: bool,
     continue_from: Path | None,
+    callbacks: Sequence[BaseCallback] = (),
 ) -> tuple[Path, bool]:
     """Everything a run does once its folder exists, with its status recorded in ``run_status.json`` at each step.
 
-    ``begin`` sets up the logger and returns the periodic evaluation; then the model learns, is saved, evaluated
-    once more and ``compare`` runs the final comparison. The first Ctrl-C or SIGTERM stops the run and later ones
-    wait (:class:`~agents.interrupts.InterruptOnce`): while it learns (or sets up), what was learned is saved, the
-    run marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all the same, the run
-    marked interrupted and the way to redo the comparison printed. Any exception saves the model as it is, writes the
-    traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
+    ``begin`` sets up the logger and returns the periodic evaluation; then the model learns (with ``callbacks`` as
+    well), is saved, evaluated once more and ``compare`` runs the final comparison. The first Ctrl-C or SIGTERM stops
+    the run and later ones wait (:class:`~agents.interrupts.InterruptOnce`): while it learns (or sets up), what was
+    learned is saved, the run marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all
+    the same, the run marked interrupted and the way to redo the comparison printed. Any exception saves the model as
+    it is, writes the traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
     """
     evaluation: PeriodicEvaluation | None = None
     model_saved, stage = False, "training"
@@ -478,7 +501,8 @@ def conduct_run(
             run_folder.write_status(run_dir, "running", model.num_timesteps)
             try:
                 evaluation = begin()
-                interrupted = learn(model, timesteps, progress_bar, evaluation, resume=continue_from is not None)
+                resume = continue_from is not None
+                interrupted = learn(model, timesteps, progress_bar, [evaluation, *callbacks], resume)
             except KeyboardInterrupt:  # during the set-up
                 print("\ninterrupted: saving what has been learned")
                 interrupted = True
@@ -618,13 +642,13 @@ def evaluation_callback(
 
 
 def learn(
-    model: BaseAlgorithm, timesteps: int, progress_bar: bool, evaluation: PeriodicEvaluation, resume: bool
+    model: BaseAlgorithm, timesteps: int, progress_bar: bool, callbacks: Sequence[BaseCallback], resume: bool
 ) -> bool:
     """Train for ``timesteps``; returns whether Ctrl-C or SIGTERM stopped it (what was learned stays in ``model``)."""
     try:
         model.learn(
             timesteps,
-            callback=CallbackList([MarketMetricsCallback(), evaluation]),
+            callback=CallbackList([MarketMetricsCallback(), *callbacks]),
             progress_bar=progress_bar,
             reset_num_timesteps=not resume,
         )

@@ -85,6 +85,38 @@ def test_algorithm_arguments_are_checked_against_the_algorithm():
         algorithm_kwargs("td3", {"noise_type": "ornstein"}, 2)
 
 
+@pytest.mark.parametrize("algo, extra", [("sac", {}), ("td3", {}), ("ppo", {"use_sde": True})])
+def test_a_log_std_schedule_is_refused_where_there_is_no_learned_log_std(algo, extra):
+    with pytest.raises(ValueError, match=f"log_std_schedule is for PPO and A2C without use_sde, not {algo}"):
+        algorithm_kwargs(algo, {"log_std_schedule": [-1.0, -3.0], **extra}, 2)
+
+
+def test_a_log_std_schedule_sets_the_noise_before_each_rollout_and_the_updates_leave_it():
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from agents.callbacks import LogStdSchedule
+
+    seen = []
+
+    class Record(BaseCallback):  # runs after the schedule, at the start of each rollout and after the updates
+        def _on_rollout_start(self) -> None:
+            seen.append(float(self.model.policy.log_std[0]))
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_training_end(self) -> None:
+            seen.append(float(self.model.policy.log_std[0]))
+
+    model = PPO("MlpPolicy", MarketMakingVecEnv(4), n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    model.learn(4 * 64 * 4, callback=[LogStdSchedule(-1.0, -3.0), Record()])
+    # Four rollouts of 256 steps out of 1,024: they start at progress 0, 1/4, 1/2 and 3/4 of the run, and the last
+    # updates leave the value of the last rollout.
+    assert seen == pytest.approx([-1.0, -1.5, -2.0, -2.5, -2.5])
+    assert not model.policy.log_std.requires_grad
+
+
 def test_env_config_resolves_presets_overrides_and_features():
     config = env_config("mm_env/MarketMaking-v0", {"preset": "easy", "T": 50})
     assert (config.params.lam, config.params.T, config.features, config.normalize_actions) == (
@@ -114,7 +146,7 @@ def test_env_config_resolves_presets_overrides_and_features():
 
 def test_prepare_resolves_budgets_from_the_hyperparameters():
     prepared = prepare(RunConfig(algo="ppo", timesteps=None, eval_freq=None))
-    assert prepared.n_envs == 32 and prepared.timesteps == 6_000_000 and prepared.eval_freq == 600_000
+    assert prepared.n_envs == 32 and prepared.timesteps == 5_000_000 and prepared.eval_freq == 500_000
     with pytest.raises(ValueError, match="article mode"):
         prepare(RunConfig(env_id="mm_env/ArticleMarketMaker-v0"))
 
@@ -143,7 +175,7 @@ def test_a_continued_run_uses_its_own_hyperparameters_and_reads_no_file_outside_
     monkeypatch.setattr("agents.training.load_hyperparams", no_file)
     prepared = prepare(continued_config(tmp_path))
     assert prepared.hyperparams == own
-    assert prepared.timesteps == 6_000_000  # the saved entry's n_timesteps
+    assert prepared.timesteps == 5_000_000  # the saved entry's n_timesteps
 
 
 def test_only_learning_rates_and_clip_ranges_are_read_as_schedules():
@@ -205,6 +237,9 @@ def test_command_line_values_are_literals_and_true_false_in_any_case_are_boolean
         ("train_freq", [1, "minute"], "[n, 'episode']"),
         ("use_sde", "no", "True or False"),
         ("policy_kwargs", "dict(net_arch=[8])", "a dict"),
+        ("log_std_schedule", -1.0, "two numbers [start, end]"),
+        ("log_std_schedule", [-1.0, float("inf")], "two numbers [start, end]"),
+        ("log_std_schedule", [-1.0, -2.0, -3.0], "two numbers [start, end]"),
     ],
 )
 def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allowed):
@@ -221,6 +256,7 @@ def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allo
     [
         {"gradient_steps": -1, "train_freq": [4, "episode"], "ent_coef": "auto_0.1", "normalize": True},
         {"learning_rate": "restarts_1e-3_10", "clip_range": 0.2, "gamma": 1, "normalize": {"norm_obs": False}},
+        {"log_std_schedule": [-1, -4.0]},
     ],
 )
 def test_good_hyperparameter_values_pass(good):

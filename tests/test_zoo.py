@@ -23,7 +23,8 @@ from rl_zoo3.exp_manager import ExperimentManager  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: E402
 
 import mm_env  # noqa: E402
-from agents.training import ALGORITHMS, HYPERPARAMS_DIR, RUN_KEYS, algorithm_kwargs  # noqa: E402
+from agents.callbacks import LogStdSchedule  # noqa: E402
+from agents.training import ALGORITHMS, HYPERPARAMS_DIR, RUN_KEYS, algorithm_kwargs, training_callbacks  # noqa: E402
 from agents.zoo import ALGOS, zoo_entry, zoo_hyperparams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,11 @@ def test_zoo_entries_are_ours_with_restarts_as_linear_decays(algo):
     assert importlib.import_module(f"agents.zoo.{algo}").hyperparams == zoo
     assert zoo.keys() == ours.keys()
     for env_id, entry in ours.items():
+        entry = dict(entry)  # YAML aliases load as one shared dict
+        if "log_std_schedule" in entry:  # becomes the zoo's callback entry
+            start, end = entry.pop("log_std_schedule")
+            callback = zoo[env_id].pop("callback")
+            assert callback == {"agents.callbacks.LogStdSchedule": {"start": start, "end": end}}
         assert zoo[env_id].keys() == entry.keys()
         for key, value in entry.items():
             if isinstance(value, str) and value.startswith("restarts_"):
@@ -125,6 +131,10 @@ def test_the_zoo_builds_the_model_our_training_would(algo, tmp_path, monkeypatch
         else:
             assert theirs[key] == value, key
     assert set(entry) - set(RUN_KEYS) - {"policy"} <= ours.keys()
+    # The callbacks train.py adds for the entry (besides its logging and evaluations), the zoo adds too.
+    ours_callbacks = [(type(c), vars(c).get("start"), vars(c).get("end")) for c in training_callbacks(entry)]
+    theirs_callbacks = [(type(c), vars(c).get("start"), vars(c).get("end")) for c in zoo.callbacks]
+    assert [c for c in theirs_callbacks if c in ours_callbacks] == ours_callbacks
     model.get_env().close()
 
 
@@ -143,6 +153,13 @@ def test_conversions_the_zoo_needs_beyond_the_learning_rate(tmp_path):
     assert processed["policy_kwargs"] == algorithm_kwargs("ppo", ours, n_actions=2)["policy_kwargs"]
     assert [processed["clip_range"](p) for p in PROGRESS] == pytest.approx([0.2 * p for p in PROGRESS])
     assert processed["learning_rate"](0.5) == 3e-4
+
+
+def test_a_log_std_schedule_becomes_the_zoo_callback_that_sets_it(tmp_path):
+    zoo = zoo_entry({"n_timesteps": 1e4, "policy": "MlpPolicy", "log_std_schedule": [-1.0, -4.0]})
+    assert "log_std_schedule" not in zoo
+    _, _, callbacks, _ = manager("ppo", tmp_path)._preprocess_hyperparams(copy.deepcopy(zoo))
+    assert [(type(c), c.start, c.end) for c in callbacks] == [(LogStdSchedule, -1.0, -4.0)]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ Only what the zoo cannot read is converted:
   same peak, instead of our warm restarts; ``python train.py`` keeps the restarts.
 * ``policy_kwargs`` naming ``activation_fn`` (``tanh``, ``relu`` …) becomes the Python expression the zoo evaluates,
   since it passes a dict to SB3 as it is.
+* ``log_std_schedule: [start, end]`` becomes the zoo's ``callback`` entry for
+  :class:`agents.callbacks.LogStdSchedule`, the callback that ``python train.py`` adds for it.
 
 Everything else (``normalize`` dicts, ``noise_type: normal`` with ``noise_std``, ``policy_kwargs`` dicts, float
 ``n_timesteps``, ``ent_coef: auto_X``) the zoo reads as we do and is passed unchanged. An entry whose meaning the zoo
@@ -63,6 +65,9 @@ def zoo_entry(entry: dict[str, Any], where: str = "entry") -> dict[str, Any]:
     policy_kwargs = converted.get("policy_kwargs")
     if isinstance(policy_kwargs, dict) and isinstance(policy_kwargs.get("activation_fn"), str):
         converted["policy_kwargs"] = _policy_kwargs_expression(policy_kwargs, where)
+    if "log_std_schedule" in converted:
+        start, end = converted.pop("log_std_schedule")
+        converted["callback"] = {"agents.callbacks.LogStdSchedule": {"start": start, "end": end}}
     _check_normalize_gamma(converted, where)
     return converted
 
