@@ -4,7 +4,7 @@ The main job, installed as ``mm-env-train`` (also ``python -m agents.train``, or
 
 Examples::
 
-    mm-env-train                                      # PPO on the default preset, six to eight minutes on two cores
+    mm-env-train                                      # PPO on the default preset, about five minutes on two cores
     mm-env-train --algo sac --timesteps 200000        # another algorithm, another budget
     mm-env-train --env-kwargs preset=easy lam=0.003 --hyperparams learning_rate=1e-4
     mm-env-train --evaluate runs/ppo_MarketMaking-v0_1              # compare a saved run again, no training

@@ -120,7 +120,7 @@ def test_tensorboard_tells_the_story_at_a_glance(run_dir):
     # The policy image at a size TensorBoard shows legibly.
     image = accumulator.Images("eval/policy")[-1]
     assert (image.width, image.height) == (480, 340)
-    # HParams: the budget actually run (not the file's 6,000,000) and every model parameter.
+    # HParams: the budget actually run (not the file's 5,000,000) and every model parameter.
     start = next(
         plugin_data_pb2.HParamsPluginData.FromString(data).session_start_info
         for data in accumulator.PluginTagToContent("hparams").values()
