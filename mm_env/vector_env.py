@@ -46,6 +46,9 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         "render_fps": 30,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
+    # A class default, so that closing an env whose construction was refused (Gymnasium's VectorEnv.__del__ closes
+    # every env it collects) finds no figure to release rather than no attribute.
+    _renderer: EpisodeRenderer | None = None
 
     def __init__(
         self,
@@ -62,7 +65,7 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
     def _adopt(self, batch: VecBatch, render_mode: str | None) -> None:
         # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too);
         # a subclass that does not render says so in its metadata.
-        self._renderer: EpisodeRenderer | None = None  # first: close() runs even when the checks below refuse
+        self._renderer = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 import warnings
 
@@ -210,16 +211,21 @@ def test_max_episode_steps_beyond_T_lets_the_episode_terminate():
         assert not truncated.any()
 
 
+# The refused env is collected right away; closing it (Gymnasium's VectorEnv.__del__) must raise nothing either.
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("value", [0, -1, 2.5, True])
 def test_invalid_max_episode_steps_raises(value):
     with pytest.raises(ValueError, match="max_episode_steps"):
         MarketMakingVectorEnv(num_envs=2, max_episode_steps=value)
+    gc.collect()
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("value", [0, -3, 1.5, True])
 def test_invalid_num_envs_raises(value):
     with pytest.raises(ValueError, match="num_envs"):
         MarketMakingVectorEnv(num_envs=value)
+    gc.collect()
 
 
 def test_make_vec_with_vector_entry_point():
