@@ -69,8 +69,9 @@ class LogStdSchedule(BaseCallback):
     rollout and the updates that learn from it see the same exploration noise. Why: the quotes a learned policy
     plays are its mean, but the mean that maximises the return of a noisy policy is wider than the best
     deterministic quote by about ``k·σ²`` (a noisy quote fills like a tighter one and earns like a wider one). A
-    learned standard deviation shrinks too slowly for that gap to close within a short run; a schedule ending small
-    closes it, while a larger start explores as before.
+    learned standard deviation shrinks too slowly for that gap to close within a short run. The end must not come too
+    early or too low either: PPO's clipped ratio bounds each update's step of the mean to a fraction of ``σ``, so a
+    mean that has not arrived when the noise is small stays where it is.
     """
 
     def __init__(self, start: float, end: float) -> None:
