@@ -140,9 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    _import_libraries()  # first: the parser reads the algorithms from agents.training, which imports torch and SB3
     parser = build_parser()
     args = parser.parse_args(argv)
-    _import_libraries()
     if (args.final_episodes is not None and args.final_episodes < 2) or args.eval_episodes < 2:
         parser.error("--final-episodes and --eval-episodes must be at least 2")
     problem = device_problem(args.device)
