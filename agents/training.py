@@ -244,7 +244,8 @@ def algorithm_kwargs(algo: str, hyperparams: dict[str, Any], n_actions: int) -> 
     """Constructor arguments of the SB3 algorithm from a hyperparameter entry (unknown names raise ValueError)."""
     check_hyperparams(hyperparams)
     if "log_std_schedule" in hyperparams and (algo not in ("ppo", "a2c") or hyperparams.get("use_sde")):
-        raise ValueError(f"log_std_schedule is for PPO and A2C without use_sde, not {algo}")
+        used = f"{algo} with use_sde" if hyperparams.get("use_sde") else algo
+        raise ValueError(f"log_std_schedule is for PPO and A2C without use_sde, not {used}")
     kwargs = {key: value for key, value in hyperparams.items() if key not in RUN_KEYS}
     for key in SCHEDULED_KEYS & kwargs.keys():
         kwargs[key] = _schedule(kwargs[key])

@@ -85,9 +85,11 @@ def test_algorithm_arguments_are_checked_against_the_algorithm():
         algorithm_kwargs("td3", {"noise_type": "ornstein"}, 2)
 
 
-@pytest.mark.parametrize("algo, extra", [("sac", {}), ("td3", {}), ("ppo", {"use_sde": True})])
-def test_a_log_std_schedule_is_refused_where_there_is_no_learned_log_std(algo, extra):
-    with pytest.raises(ValueError, match=f"log_std_schedule is for PPO and A2C without use_sde, not {algo}"):
+@pytest.mark.parametrize(
+    "algo, extra, used", [("sac", {}, "sac"), ("td3", {}, "td3"), ("ppo", {"use_sde": True}, "ppo with use_sde")]
+)
+def test_a_log_std_schedule_is_refused_where_there_is_no_learned_log_std(algo, extra, used):
+    with pytest.raises(ValueError, match=f"log_std_schedule is for PPO and A2C without use_sde, not {used}$"):
         algorithm_kwargs(algo, {"log_std_schedule": [-1.0, -3.0], **extra}, 2)
 
 
