@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 import mm_env
-from agents.arguments import positive_integer
+from agents.arguments import non_negative_integer, positive_integer, positive_number
 from agents.env_setup import env_config
 from agents.game_training import is_game
 from agents.interrupts import interrupt
@@ -854,26 +854,6 @@ def start_ray(address: str | None, num_cpus: int | None) -> bool:
 # The command line
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return value
-
-
-def _positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -887,10 +867,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="the sweep folder (default: runs/sweeps/<name>; on a cluster: on a shared file system)"
     )
     parser.add_argument(
-        "--max-failures", type=_non_negative, default=2, help="retries of a failed trial (default: %(default)s)"
+        "--max-failures", type=non_negative_integer, default=2, help="retries of a failed trial (default: %(default)s)"
     )
     parser.add_argument(
-        "--cpus-per-trial", type=_positive_number, default=1.0, help="CPUs Ray reserves per trial (default: 1)"
+        "--cpus-per-trial", type=positive_number, default=1.0, help="CPUs Ray reserves per trial (default: 1)"
     )
     parser.add_argument(
         "--num-cpus", type=positive_integer, help="CPUs of the in-process Ray (default: all of this machine's)"

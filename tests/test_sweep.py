@@ -291,6 +291,25 @@ def test_invalid_yaml_and_a_missing_file_are_clear_errors(tmp_path, capsys):
         assert len(errors) == 1 and message in errors[0], errors
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-failures", "-1", "'-1' is not a non-negative integer"),
+        ("--max-failures", "1.5", "'1.5' is not a non-negative integer"),
+        ("--max-failures", "x", "'x' is not a number"),
+        ("--cpus-per-trial", "0", "'0' is not a positive number"),
+        ("--cpus-per-trial", "nan", "'nan' is not a positive number"),
+        ("--num-cpus", "0", "'0' is not a positive integer"),
+    ],
+)
+def test_bad_options_are_one_clear_line_and_status_2(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "unread.yml"), option, value])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], errors
+
+
 def test_spec_reads_floats_in_exponent_notation_and_round_trips(tmp_path):
     path = tmp_path / "s.yml"
     path.write_text(
