@@ -282,7 +282,9 @@ def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tup
         model.logger.dump(model.num_timesteps)
         model.logger.close()
 
-    return conduct_run(model, run_dir, begin, compare, prepared.timesteps, config.progress_bar, continue_from)
+    return conduct_run(
+        model, run_dir, begin, compare, prepared.timesteps, prepared.hyperparams, config.progress_bar, continue_from
+    )
 
 
 def load_game_agent(run_dir: Path, device: str = "auto") -> tuple[LearnedJointPolicy, GameSetup, dict]:

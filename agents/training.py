@@ -463,9 +463,8 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         )
         _log_summary(model, rows, benchmark, saved)
 
-    callbacks = training_callbacks(prepared.hyperparams)
     return conduct_run(
-        model, run_dir, begin, compare, prepared.timesteps, config.progress_bar, continue_from, callbacks
+        model, run_dir, begin, compare, prepared.timesteps, prepared.hyperparams, config.progress_bar, continue_from
     )
 
 
@@ -482,18 +481,19 @@ def conduct_run(
     begin: Callable[[], PeriodicEvaluation],
     compare: Callable[[], None],
     timesteps: int,
+    hyperparams: dict[str, Any],
     progress_bar: bool,
     continue_from: Path | None,
-    callbacks: Sequence[BaseCallback] = (),
 ) -> tuple[Path, bool]:
     """Everything a run does once its folder exists, with its status recorded in ``run_status.json`` at each step.
 
-    ``begin`` sets up the logger and returns the periodic evaluation; then the model learns (with ``callbacks`` as
-    well), is saved, evaluated once more and ``compare`` runs the final comparison. The first Ctrl-C or SIGTERM stops
-    the run and later ones wait (:class:`~agents.interrupts.InterruptOnce`): while it learns (or sets up), what was
-    learned is saved, the run marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all
-    the same, the run marked interrupted and the way to redo the comparison printed. Any exception saves the model as
-    it is, writes the traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
+    ``begin`` sets up the logger and returns the periodic evaluation; then the model learns (with the callbacks that
+    ``hyperparams`` asks for, :func:`training_callbacks`), is saved, evaluated once more and ``compare`` runs the
+    final comparison. The first Ctrl-C or SIGTERM stops the run and later ones wait
+    (:class:`~agents.interrupts.InterruptOnce`): while it learns (or sets up), what was learned is saved, the run
+    marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all the same, the run marked
+    interrupted and the way to redo the comparison printed. Any exception saves the model as it is, writes the
+    traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
     """
     evaluation: PeriodicEvaluation | None = None
     model_saved, stage = False, "training"
@@ -503,7 +503,8 @@ def conduct_run(
             try:
                 evaluation = begin()
                 resume = continue_from is not None
-                interrupted = learn(model, timesteps, progress_bar, [evaluation, *callbacks], resume)
+                callbacks = [evaluation, *training_callbacks(hyperparams)]
+                interrupted = learn(model, timesteps, progress_bar, callbacks, resume)
             except KeyboardInterrupt:  # during the set-up
                 print("\ninterrupted: saving what has been learned")
                 interrupted = True

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
@@ -152,6 +153,9 @@ def test_one_learner_against_a_fixed_opponent(tmp_path):
     learned = payload["rows"][0]
     assert learned["name"] == "PPO (against article)"
     assert 0 < learned["pct_of_best_response"] <= 100.0 + 1e-9
+    # The game trains with ppo.yml's log_std_schedule [-1, -4] too: two rollouts of 512 steps, from progress 0 and 1/2.
+    model = PPO.load(tmp_path / "ppo_CompetingMarketMakers-v0_1" / "model.zip", device="cpu")
+    assert model.policy.log_std.tolist() == pytest.approx([-2.5, -2.5])
 
 
 def test_game_setup_refuses_an_opponent_without_a_second_market_maker():

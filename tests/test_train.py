@@ -142,6 +142,8 @@ def test_saved_model_loads_and_quotes(run_dir):
     obs = np.array([[0.0, 1.0], [0.5, 0.5], [-0.5, 0.1]], dtype=np.float32)
     actions, _ = model.predict(obs, deterministic=True)
     assert actions.shape == (3, 2) and np.all(np.abs(actions) <= 1.0)
+    # ppo.yml's log_std_schedule [-1, -4]: two rollouts of 1,024 steps start at progress 0 and 1/2 of the run.
+    assert model.policy.log_std.tolist() == pytest.approx([-2.5, -2.5])
 
 
 def test_evaluate_only_reuses_the_saved_run(run_dir):
