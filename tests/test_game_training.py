@@ -147,13 +147,15 @@ def test_evaluate_reproduces_a_game_run(self_play_run, capsys):
 
 
 def test_one_learner_against_a_fixed_opponent(tmp_path):
-    args = [*TINY, "--env", "mm_env/CompetingMarketMakers-v0", "--env-kwargs", "opponent=article", *SMALL]
+    # With a log_std_schedule: the callbacks a hyperparameter entry asks for apply to game runs too.
+    tiny = [*TINY[: TINY.index("n_epochs=2") + 1], "log_std_schedule=[-1,-4]", *TINY[TINY.index("n_epochs=2") + 1 :]]
+    args = [*tiny, "--env", "mm_env/CompetingMarketMakers-v0", "--env-kwargs", "opponent=article", *SMALL]
     assert train.main([*args, "--log-dir", str(tmp_path)]) == 0
     payload = json.loads((tmp_path / "ppo_CompetingMarketMakers-v0_1" / "comparison.json").read_text())
     learned = payload["rows"][0]
     assert learned["name"] == "PPO (against article)"
     assert 0 < learned["pct_of_best_response"] <= 100.0 + 1e-9
-    # The game trains with ppo.yml's log_std_schedule [-1, -4] too: two rollouts of 512 steps, from progress 0 and 1/2.
+    # Two rollouts of 512 steps, from progress 0 and 1/2 of the run.
     model = PPO.load(tmp_path / "ppo_CompetingMarketMakers-v0_1" / "model.zip", device="cpu")
     assert model.policy.log_std.tolist() == pytest.approx([-2.5, -2.5])
 
