@@ -196,9 +196,13 @@ def _allowed(key: str, value: Any) -> str | None:
     if key == "policy_kwargs":
         return None if value is None or isinstance(value, dict) else "a dict such as {net_arch: [64, 64]}"
     if key == "log_std_schedule":
+        if value is None:  # learned, as SB3 does (turns off a file's schedule from the command line)
+            return None
         ok = isinstance(value, (list, tuple)) and len(value) == 2
         ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value)
-        return None if ok else "two numbers [start, end] (the log standard deviation at the start and at the end)"
+        return (
+            None if ok else "two numbers [start, end] (the log standard deviation at the start and at the end) or None"
+        )
     return None
 
 
@@ -243,7 +247,7 @@ def _auto_coef(value: str) -> bool:
 def algorithm_kwargs(algo: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
     """Constructor arguments of the SB3 algorithm from a hyperparameter entry (unknown names raise ValueError)."""
     check_hyperparams(hyperparams)
-    if "log_std_schedule" in hyperparams and (algo not in ("ppo", "a2c") or hyperparams.get("use_sde")):
+    if hyperparams.get("log_std_schedule") is not None and (algo not in ("ppo", "a2c") or hyperparams.get("use_sde")):
         used = f"{algo} with use_sde" if hyperparams.get("use_sde") else algo
         raise ValueError(f"log_std_schedule is for PPO and A2C without use_sde, not {used}")
     kwargs = {key: value for key, value in hyperparams.items() if key not in RUN_KEYS}
@@ -470,7 +474,7 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
 
 def training_callbacks(hyperparams: dict[str, Any]) -> list[BaseCallback]:
     """The callbacks that a hyperparameter entry asks for besides the logging and evaluations (``log_std_schedule``)."""
-    if "log_std_schedule" in hyperparams:
+    if hyperparams.get("log_std_schedule") is not None:
         return [LogStdSchedule(*hyperparams["log_std_schedule"])]
     return []
 

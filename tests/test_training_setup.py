@@ -21,6 +21,7 @@ from agents.training import (
     load_model,
     next_run_dir,
     prepare,
+    training_callbacks,
 )
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
@@ -91,6 +92,11 @@ def test_algorithm_arguments_are_checked_against_the_algorithm():
 def test_a_log_std_schedule_is_refused_where_there_is_no_learned_log_std(algo, extra, used):
     with pytest.raises(ValueError, match=f"log_std_schedule is for PPO and A2C without use_sde, not {used}$"):
         algorithm_kwargs(algo, {"log_std_schedule": [-1.0, -3.0], **extra}, 2)
+
+
+def test_a_log_std_schedule_of_none_leaves_the_log_std_learned_for_any_algorithm():
+    assert training_callbacks({"log_std_schedule": None}) == []
+    assert "log_std_schedule" not in algorithm_kwargs("sac", {"log_std_schedule": None}, 2)
 
 
 def test_a_log_std_schedule_sets_the_noise_before_each_rollout_and_the_updates_leave_it():
@@ -259,6 +265,7 @@ def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allo
         {"gradient_steps": -1, "train_freq": [4, "episode"], "ent_coef": "auto_0.1", "normalize": True},
         {"learning_rate": "restarts_1e-3_10", "clip_range": 0.2, "gamma": 1, "normalize": {"norm_obs": False}},
         {"log_std_schedule": [-1, -4.0]},
+        {"log_std_schedule": None},
     ],
 )
 def test_good_hyperparameter_values_pass(good):

@@ -160,6 +160,8 @@ def test_a_log_std_schedule_becomes_the_zoo_callback_that_sets_it(tmp_path):
     assert "log_std_schedule" not in zoo
     _, _, callbacks, _ = manager("ppo", tmp_path)._preprocess_hyperparams(copy.deepcopy(zoo))
     assert [(type(c), c.start, c.end) for c in callbacks] == [(LogStdSchedule, -1.0, -4.0)]
+    learned = zoo_entry({"n_timesteps": 1e4, "policy": "MlpPolicy", "log_std_schedule": None})
+    assert "log_std_schedule" not in learned and "callback" not in learned
 
 
 @pytest.mark.parametrize(

@@ -65,9 +65,9 @@ def zoo_entry(entry: dict[str, Any], where: str = "entry") -> dict[str, Any]:
     policy_kwargs = converted.get("policy_kwargs")
     if isinstance(policy_kwargs, dict) and isinstance(policy_kwargs.get("activation_fn"), str):
         converted["policy_kwargs"] = _policy_kwargs_expression(policy_kwargs, where)
-    if "log_std_schedule" in converted:
-        start, end = converted.pop("log_std_schedule")
-        converted["callback"] = {"agents.callbacks.LogStdSchedule": {"start": start, "end": end}}
+    schedule = converted.pop("log_std_schedule", None)
+    if schedule is not None:
+        converted["callback"] = {"agents.callbacks.LogStdSchedule": {"start": schedule[0], "end": schedule[1]}}
     _check_normalize_gamma(converted, where)
     return converted
 
