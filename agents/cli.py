@@ -26,7 +26,8 @@ __all__ = [
 def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") -> dict[str, Any]:
     """Parse ``key=value`` strings; values are Python literals (``0.002``, ``[1, 2]``, ``True``) or plain strings.
 
-    ``true`` and ``false`` in any case are the booleans too, as in YAML and on most command lines.
+    ``true`` and ``false`` in any case are the booleans too, as in YAML and on most command lines, and a bracketed
+    list's items may be plain strings too (``[inventory,time_left]``), as the shell leaves them without quotes.
     """
     parsed: dict[str, Any] = {}
     for item in items or ():
@@ -36,11 +37,18 @@ def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") ->
         if text.lower() in ("true", "false"):
             parsed[key] = text.lower() == "true"
             continue
-        try:
-            parsed[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            parsed[key] = text
+        parsed[key] = _value(text)
     return parsed
+
+
+def _value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    if text.startswith("[") and text.endswith("]") and text[1:-1].strip():
+        return [_value(item.strip()) for item in text[1:-1].split(",")]
+    return text
 
 
 def add_env_kwargs_argument(parser: argparse.ArgumentParser) -> None:

@@ -226,6 +226,13 @@ def test_command_line_values_are_literals_and_true_false_in_any_case_are_boolean
     assert parsed == {"a": 0.5, "b": [1, 2], "c": False, "d": True, "e": False, "f": "word", "g": "10**3"}
 
 
+def test_a_bracketed_list_of_bare_words_on_the_command_line_is_a_list_of_strings():
+    from agents.cli import parse_key_values
+
+    parsed = parse_key_values(["features=[inventory,time_left]", "mixed=[1, x]", "quoted=['a', b]", "empty=[]"])
+    assert parsed == {"features": ["inventory", "time_left"], "mixed": [1, "x"], "quoted": ["a", "b"], "empty": []}
+
+
 @pytest.mark.parametrize(
     ("key", "value", "allowed"),
     [
