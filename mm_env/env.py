@@ -137,11 +137,11 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if before.t >= self.params.T:
             raise RuntimeError(f"the episode ended after T={self.params.T} steps; call reset()")
-        bid, ask = self.config.decoder(action)
+        bid, ask = self.config.decoder.one(action)
         draws = sample_draws(self.np_random, self.params)
         self.state, outcome = transition(before, bid, ask, draws, self.params)
         info = step_info(before, self.state, bid, ask, outcome)
-        obs = self.config.observer(self.state, self.params)
+        obs = self.config.observer.one(self.state, self.params)
         if self._renderer is not None:
             self._renderer.record(before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
         # The scalar dynamics already give a Python float and bool.

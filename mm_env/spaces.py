@@ -98,14 +98,19 @@ class Observer:
         self._values = tuple(FEATURES[name].value for name in self.features)
 
     def __call__(self, state: MarketState, params: MarketParams) -> np.ndarray:
-        """The observations of ``state``."""
-        values = [value(state, params) for value in self._values]
-        if not isinstance(state.t, np.ndarray):  # one environment: the fastest way to a small array
-            return np.array(values, dtype=np.float32)
-        # A batch: the columns are written into one (n, d) block, cheaper than stacking rows and transposing them.
-        obs = np.empty((len(state.t), len(values)), dtype=np.float32)
-        for column, value in enumerate(values):
-            obs[:, column] = value
+        """The observations of ``state``: :meth:`one` or :meth:`batch`, by the state's type."""
+        return self.batch(state, params) if isinstance(state.t, np.ndarray) else self.one(state, params)
+
+    def one(self, state: MarketState, params: MarketParams) -> np.ndarray:
+        """The observation of one environment's state (Python numbers), shape ``(d,)``."""
+        return np.array([value(state, params) for value in self._values], dtype=np.float32)
+
+    def batch(self, state: MarketState, params: MarketParams) -> np.ndarray:
+        """The observations of a batch's state (arrays of length ``n``), shape ``(n, d)``."""
+        # The columns are written into one (n, d) block, cheaper than stacking rows and transposing them.
+        obs = np.empty((len(state.t), len(self._values)), dtype=np.float32)
+        for column, value in enumerate(self._values):
+            obs[:, column] = value(state, params)
         return obs
 
 
@@ -147,30 +152,31 @@ class ActionDecoder:
 
     def __call__(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
         """The offsets of one action (``batch=None``: two Python floats) or of ``batch`` of them (two arrays)."""
-        array = actions if type(actions) is np.ndarray else np.asarray(actions)
-        expected = (2,) if batch is None else (batch, 2)
-        if array.shape != expected:
-            raise ValueError(
-                f"action must have shape {expected} (bid offset, ask offset per environment); got shape {array.shape}"
-            )
-        if array.dtype.kind not in "biuf":
-            raise ValueError(f"action must be numeric; got dtype {array.dtype}")
+        return self.one(actions) if batch is None else self.batch(actions, batch)
+
+    def one(self, action: object) -> tuple[float, float]:
+        """The offsets of one action of shape ``(2,)``, as two Python floats."""
+        array = _checked(action, (2,))
+        bid, ask = array.tolist()
+        if not (math.isfinite(bid) and math.isfinite(ask)):
+            raise ValueError(f"action must be finite; got {array!r}")
+        # Clipping after the affine map keeps the offsets within bounds exactly; :meth:`batch` applies the same
+        # floating-point operations, so the two agree to the last bit.
         lo, hi, scale, shift = self.low, self.high, self.scale, self.shift
-        # Clipping after the affine map keeps the offsets within bounds exactly; the scalar and batched paths apply
-        # the same floating-point operations, so they agree to the last bit.
-        if batch is None:
-            bid, ask = array.tolist()
-            if not (math.isfinite(bid) and math.isfinite(ask)):
-                raise ValueError(f"action must be finite; got {array!r}")
-            return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
+        return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
+
+    def batch(self, actions: object, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The offsets of ``batch`` actions of shape ``(batch, 2)``, as two float64 arrays."""
+        array = _checked(actions, (batch, 2))
         # Two reductions find NaN and infinities (a NaN or ±inf extreme) and tell whether clipping is needed at all.
         smallest, largest = float(array.min()), float(array.max())
         if not (math.isfinite(smallest) and math.isfinite(largest)):
             bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
             raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
         offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
+        lo, hi, scale, shift = self.low, self.high, self.scale, self.shift
         if self.normalize:
-            # A huge finite action maps to ±inf, which the clip brings to the bound, as in the scalar path.
+            # A huge finite action maps to ±inf, which the clip brings to the bound, as in :meth:`one`.
             with np.errstate(over="ignore"):
                 offsets *= scale
                 offsets += shift
@@ -179,6 +185,18 @@ class ActionDecoder:
         if smallest < lo or largest > hi:
             np.clip(offsets, lo, hi, out=offsets)
         return offsets[0], offsets[1]
+
+
+def _checked(actions: object, expected: tuple[int, ...]) -> np.ndarray:
+    """``actions`` as an array, if it has the expected shape and a numeric dtype (else ``ValueError``)."""
+    array = actions if type(actions) is np.ndarray else np.asarray(actions)
+    if array.shape != expected:
+        raise ValueError(
+            f"action must have shape {expected} (bid offset, ask offset per environment); got shape {array.shape}"
+        )
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"action must be numeric; got dtype {array.dtype}")
+    return array
 
 
 def decode_actions(
