@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_default_ppo_run_reaches_98_percent_of_the_dp_value(tmp_path):
+def test_default_ppo_run_reaches_99_5_percent_of_the_dp_value(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "--log-dir", str(tmp_path), "--no-progress-bar"],
         cwd=ROOT,
@@ -27,7 +27,7 @@ def test_default_ppo_run_reaches_98_percent_of_the_dp_value(tmp_path):
     assert comparison["episodes"] >= 10_000
     rows = {row["policy"]: row for row in comparison["rows"]}
     agent, article = rows["PPO (final)"], rows["article rule Δ=0.5, γ=0.1"]
-    assert agent["pct_of_dp"] >= 98.0
+    assert agent["pct_of_dp"] >= 99.5  # README: 99.6 at seed 0 (the exact value 99.53%)
     assert agent["diff_vs_reference"] - 4 * agent["diff_se"] > 0.5 * (
         rows["DP optimum"]["mean_return"] - article["mean_return"]
     )
