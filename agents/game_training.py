@@ -277,7 +277,7 @@ def train_game(prepared: PreparedGame, continue_from: Path | None = None) -> tup
         rows = game_comparison(run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device)
         saved = run_folder.read_config(run_dir, ALGORITHMS)
         metrics = {"eval/nash_conv": math.nan, "eval/collusion_index": math.nan, "eval/mean_return_mm_0": math.nan}
-        model.logger.record("hparams", HParam(hparams_of(saved), metrics), exclude=NOT_IN_TEXT_LOGS)
+        model.logger.record("hparams", HParam(hparams_of(saved, run_dir.name), metrics), exclude=NOT_IN_TEXT_LOGS)
         model.logger.record("comparison", game_table(rows), exclude=NOT_IN_TEXT_LOGS)
         model.logger.dump(model.num_timesteps)
         model.logger.close()

@@ -465,7 +465,7 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         rows, benchmark = final_comparison(
             run_dir, config.final_episodes, FINAL_EVAL_SEED + config.seed, device=config.device
         )
-        _log_summary(model, rows, benchmark, saved)
+        _log_summary(model, rows, benchmark, saved, run_dir.name)
 
     return conduct_run(
         model, run_dir, begin, compare, prepared.timesteps, prepared.hyperparams, config.progress_bar, continue_from
@@ -802,7 +802,9 @@ def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, de
     return out_dir
 
 
-def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], benchmark: str | None, saved: dict) -> None:
+def _log_summary(
+    model: BaseAlgorithm, rows: list[PolicyReport], benchmark: str | None, saved: dict, run_name: str
+) -> None:
     """The end of the run in TensorBoard: HParams (the settings actually run) and the comparison's short table.
 
     HParams' metrics are the last periodic evaluation's (that of the final model, exact where it can be): scalars
@@ -810,7 +812,7 @@ def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], benchmark: str 
     """
     tag = "dp" if benchmark is None else "best_heuristic"
     metrics = {f"eval/exact_pct_of_{tag}": math.nan, f"eval/pct_of_{tag}": math.nan, "eval/mean_return": math.nan}
-    model.logger.record("hparams", HParam(hparams_of(saved), metrics), exclude=NOT_IN_TEXT_LOGS)
+    model.logger.record("hparams", HParam(hparams_of(saved, run_name), metrics), exclude=NOT_IN_TEXT_LOGS)
     table = markdown_table(rows, benchmark, columns=COMPACT_COLUMNS)
     note = "\n\nAll columns (P&L, risk, inventory, fills, spread): comparison.md in the run folder."
     model.logger.record("comparison", table + note, exclude=NOT_IN_TEXT_LOGS)
@@ -818,14 +820,16 @@ def _log_summary(model: BaseAlgorithm, rows: list[PolicyReport], benchmark: str 
     model.logger.close()
 
 
-def hparams_of(saved: dict[str, Any]) -> dict[str, bool | int | float | str]:
-    """A run's settings for TensorBoard's HParams: the budget actually run, the hyperparameters, every model parameter.
+def hparams_of(saved: dict[str, Any], run_name: str) -> dict[str, bool | int | float | str]:
+    """A run's settings for TensorBoard's HParams: its name, budget actually run, hyperparameters, model parameters.
 
+    ``run`` repeats the run folder's name in a column of its own (HParams' "Trial ID" column cuts long names short).
     ``n_timesteps`` of the hyperparameter file is replaced by the steps the run was given (``--timesteps`` wins over
     the file); lists and dicts become JSON text, as HParams takes only numbers, booleans and strings.
     """
     hyperparams = {key: value for key, value in saved["hyperparams"].items() if key not in ("n_timesteps", "n_envs")}
     settings = {
+        "run": run_name,
         "algo": saved["algo"],
         "seed": saved["seed"],
         "timesteps": saved["timesteps"],

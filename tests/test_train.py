@@ -120,7 +120,7 @@ def test_tensorboard_tells_the_story_at_a_glance(run_dir):
     # The policy image at a size TensorBoard shows legibly.
     image = accumulator.Images("eval/policy")[-1]
     assert (image.width, image.height) == (480, 340)
-    # HParams: the budget actually run (not the file's 5,000,000) and every model parameter.
+    # HParams: the run's name, the budget actually run (not the file's 5,000,000) and every model parameter.
     start = next(
         plugin_data_pb2.HParamsPluginData.FromString(data).session_start_info
         for data in accumulator.PluginTagToContent("hparams").values()
@@ -128,6 +128,7 @@ def test_tensorboard_tells_the_story_at_a_glance(run_dir):
     )
     hparams = {key: value.ListFields()[0][1] for key, value in start.hparams.items()}
     assert hparams["timesteps"] == 2048 and hparams["n_envs"] == 4 and "n_timesteps" not in hparams
+    assert hparams["run"] == run_dir.name  # in full, where the Trial ID column cuts it short
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert {f"model/{key}" for key in saved["params"]} <= set(hparams)
     assert hparams["model/lam"] == pytest.approx(saved["params"]["lam"])
