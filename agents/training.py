@@ -823,13 +823,14 @@ def _log_summary(
 def hparams_of(saved: dict[str, Any], run_name: str) -> dict[str, bool | int | float | str]:
     """A run's settings for TensorBoard's HParams: its name, budget actually run, hyperparameters, model parameters.
 
-    ``run`` repeats the run folder's name in a column of its own (HParams' "Trial ID" column cuts long names short).
+    ``Run`` repeats the run folder's name in a column of its own, first (HParams sorts names, capitals first, and
+    shows the first five; its "Trial ID" column cuts long names short).
     ``n_timesteps`` of the hyperparameter file is replaced by the steps the run was given (``--timesteps`` wins over
     the file); lists and dicts become JSON text, as HParams takes only numbers, booleans and strings.
     """
     hyperparams = {key: value for key, value in saved["hyperparams"].items() if key not in ("n_timesteps", "n_envs")}
     settings = {
-        "run": run_name,
+        "Run": run_name,
         "algo": saved["algo"],
         "seed": saved["seed"],
         "timesteps": saved["timesteps"],

@@ -128,7 +128,7 @@ def test_tensorboard_tells_the_story_at_a_glance(run_dir):
     )
     hparams = {key: value.ListFields()[0][1] for key, value in start.hparams.items()}
     assert hparams["timesteps"] == 2048 and hparams["n_envs"] == 4 and "n_timesteps" not in hparams
-    assert hparams["run"] == run_dir.name  # in full, where the Trial ID column cuts it short
+    assert hparams["Run"] == run_dir.name  # in full, where the Trial ID column cuts it short
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert {f"model/{key}" for key in saved["params"]} <= set(hparams)
     assert hparams["model/lam"] == pytest.approx(saved["params"]["lam"])
