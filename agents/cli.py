@@ -34,14 +34,13 @@ def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") ->
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{what} takes key=value pairs; got {item!r}")
-        if text.lower() in ("true", "false"):
-            parsed[key] = text.lower() == "true"
-            continue
         parsed[key] = _value(text)
     return parsed
 
 
 def _value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

@@ -229,8 +229,16 @@ def test_command_line_values_are_literals_and_true_false_in_any_case_are_boolean
 def test_a_bracketed_list_of_bare_words_on_the_command_line_is_a_list_of_strings():
     from agents.cli import parse_key_values
 
-    parsed = parse_key_values(["features=[inventory,time_left]", "mixed=[1, x]", "quoted=['a', b]", "empty=[]"])
-    assert parsed == {"features": ["inventory", "time_left"], "mixed": [1, "x"], "quoted": ["a", "b"], "empty": []}
+    parsed = parse_key_values(
+        ["features=[inventory,time_left]", "mixed=[1, x]", "quoted=['a', b]", "empty=[]", "flags=[true,FALSE]"]
+    )
+    assert parsed == {
+        "features": ["inventory", "time_left"],
+        "mixed": [1, "x"],
+        "quoted": ["a", "b"],
+        "empty": [],
+        "flags": [True, False],  # the same words as on their own
+    }
 
 
 @pytest.mark.parametrize(
