@@ -115,6 +115,9 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = self.config.observation_space
         self.action_space = self.config.action_space
         self.state: MarketState | None = None
+        # Bound once: the step calls them every time, and each attribute lookup is a measurable share of it.
+        self._decode = self.config.decoder.one
+        self._observe = self.config.observer.one
         self._renderer: EpisodeRenderer | None = None
         if render_mode == "rgb_array":
             require_matplotlib()  # fail here, not at the first frame
@@ -132,16 +135,16 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Quote the offsets in ``action`` for one step."""
-        before = self.state
+        before, params = self.state, self.params
         if before is None:
             raise RuntimeError("call reset() before step()")
-        if before.t >= self.params.T:
-            raise RuntimeError(f"the episode ended after T={self.params.T} steps; call reset()")
-        bid, ask = self.config.decoder.one(action)
-        draws = sample_draws(self.np_random, self.params)
-        self.state, outcome = transition(before, bid, ask, draws, self.params)
+        if before.t >= params.T:
+            raise RuntimeError(f"the episode ended after T={params.T} steps; call reset()")
+        bid, ask = self._decode(action)
+        draws = sample_draws(self.np_random, params)
+        self.state, outcome = transition(before, bid, ask, draws, params)
         info = step_info(before, self.state, bid, ask, outcome)
-        obs = self.config.observer.one(self.state, self.params)
+        obs = self._observe(self.state, params)
         if self._renderer is not None:
             self._renderer.record(before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
         # The scalar dynamics already give a Python float and bool.

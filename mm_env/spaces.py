@@ -103,7 +103,10 @@ class Observer:
 
     def one(self, state: MarketState, params: MarketParams) -> np.ndarray:
         """The observation of one environment's state (Python numbers), shape ``(d,)``."""
-        return np.array([value(state, params) for value in self._values], dtype=np.float32)
+        values = []  # a loop, not a list comprehension: no extra frame on one env's hot path
+        for value in self._values:
+            values.append(value(state, params))
+        return np.array(values, np.float32)
 
     def batch(self, state: MarketState, params: MarketParams) -> np.ndarray:
         """The observations of a batch's state (arrays of length ``n``), shape ``(n, d)``."""
@@ -176,12 +179,15 @@ class ActionDecoder:
         offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
         lo, hi, scale, shift = self.low, self.high, self.scale, self.shift
         if self.normalize:
-            # A huge finite action maps to ±inf, which the clip brings to the bound, as in :meth:`one`.
-            with np.errstate(over="ignore"):
-                offsets *= scale
-                offsets += shift
-            # The map is increasing and rounds monotonically: the extremes map to the extremes.
+            # The map is increasing and rounds monotonically: the extremes map to the extremes (as Python floats,
+            # which overflow to ±inf without a warning).
             smallest, largest = scale * smallest + shift, scale * largest + shift
+            if math.isinf(smallest) or math.isinf(largest):
+                # A huge finite action would overflow in the map. Actions beyond ±2 map beyond the bounds, where the
+                # clip below puts them, so bringing them to ±2 first changes nothing (and matches :meth:`one`).
+                np.clip(offsets, -2.0, 2.0, out=offsets)
+            offsets *= scale
+            offsets += shift
         if smallest < lo or largest > hi:
             np.clip(offsets, lo, hi, out=offsets)
         return offsets[0], offsets[1]
