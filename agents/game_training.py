@@ -40,6 +40,7 @@ from agents.training import (
     normalises_observations,
     run_settings,
     versions,
+    with_entry_env_kwargs,
 )
 from mm_env.competition.batch import CompetitionConfig
 from mm_env.competition.params import CompetitionParams, make_competition_params
@@ -106,6 +107,7 @@ class PreparedGame:
 
 def prepare_game(config: RunConfig) -> PreparedGame:
     """Check every setting of a game run; any problem raises ``ValueError`` with a message for the command line."""
+    config = with_entry_env_kwargs(config)
     setup = game_setup(config.env_kwargs)
     check_table_memory(setup.config.params.market)
     hyperparams, n_envs, timesteps, eval_freq = run_settings(config)

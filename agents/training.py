@@ -9,7 +9,7 @@ import json
 import math
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
-RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std", "log_std_schedule")
+RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std", "log_std_schedule", "env_kwargs")
 SCHEDULED_KEYS = {"learning_rate", "clip_range"}  # values that may name a schedule such as "lin_3e-4"
 PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
 FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on
@@ -195,6 +195,9 @@ def _allowed(key: str, value: Any) -> str | None:
         return None if ok else "a number >= 0, 'auto' or 'auto_X' with X > 0"
     if key == "policy_kwargs":
         return None if value is None or isinstance(value, dict) else "a dict such as {net_arch: [64, 64]}"
+    if key == "env_kwargs":
+        ok = value is None or (isinstance(value, dict) and all(isinstance(name, str) for name in value))
+        return None if ok else "a dict of environment keywords such as {observation_features: [inventory]}"
     if key == "log_std_schedule":
         if value is None:  # learned, as SB3 does (turns off a file's schedule from the command line)
             return None
@@ -321,6 +324,7 @@ class PreparedRun:
 
 def prepare(config: RunConfig) -> PreparedRun:
     """Check every setting of a run; any problem raises ``ValueError`` with a message for the command line."""
+    config = with_entry_env_kwargs(config)
     env = env_config(config.env_id, config.env_kwargs)
     if not env.params.fill.quotes_matter:
         raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
@@ -333,6 +337,27 @@ def check_table_memory(params: MarketParams) -> None:
     reason = table_memory_reason(params)
     if reason is not None:
         raise ValueError(f"--env-kwargs: {reason}; choose a smaller T or I_max")
+
+
+def with_entry_env_kwargs(config: RunConfig) -> RunConfig:
+    """``config`` with the ``env_kwargs`` of its hyperparameter entry under its own, which win key by key.
+
+    An entry may set environment keywords as the RL Zoo's files do (``td3.yml`` observes the inventory only). The
+    merged keywords are the run's: ``config.yaml`` records them, so ``--evaluate`` and ``--continue-from`` rebuild
+    the same environment.
+    """
+    if config.algo not in ALGORITHMS:
+        return config  # run_settings says so
+    if config.hyperparams_complete:
+        entry_kwargs = config.hyperparams.get("env_kwargs")
+    else:
+        entry_kwargs = load_hyperparams(config.algo, config.env_id, config.hyperparams).get("env_kwargs")
+    allowed = _allowed("env_kwargs", entry_kwargs)
+    if allowed is not None:
+        raise ValueError(f"hyperparameter env_kwargs={entry_kwargs!r} is invalid: must be {allowed}")
+    if not entry_kwargs:
+        return config
+    return replace(config, env_kwargs={**entry_kwargs, **config.env_kwargs})
 
 
 def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:

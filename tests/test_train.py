@@ -172,6 +172,21 @@ def test_continue_training_starts_a_new_run_with_the_saved_settings(run_dir, tmp
     assert steps == sorted(set(steps)) and len(steps) <= 3 and min(steps) > 2048
 
 
+def test_a_td3_run_records_the_observation_its_entry_sets_and_is_evaluated_with_it(tmp_path):
+    # td3.yml observes the inventory only; the run folder must say so, or --evaluate would build the wrong env.
+    small = ["--timesteps", "600", "--n-envs", "4", "--eval-freq", "600", "--eval-episodes", "20"]
+    small += ["--final-episodes", "100", "--env-kwargs", "T=20", "--log-dir", str(tmp_path), "--no-progress-bar"]
+    small += ["--hyperparams", "learning_starts=100", "batch_size=64", "buffer_size=1000"]
+    result = run_train("--algo", "td3", *small)
+    assert result.returncode == 0, result.stderr
+    (run,) = tmp_path.iterdir()
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["env_kwargs"] == {"observation_features": ["inventory"], "T": 20}
+    evaluated = run_train("--evaluate", str(run), "--final-episodes", "100")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "TD3 (final)" in evaluated.stdout
+
+
 def test_continue_training_refuses_settings_that_would_change_the_run(run_dir, capsys):
     sys.path.insert(0, str(ROOT))
     try:

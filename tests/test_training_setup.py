@@ -159,6 +159,26 @@ def test_prepare_resolves_budgets_from_the_hyperparameters():
         prepare(RunConfig(env_id="mm_env/ArticleMarketMaker-v0"))
 
 
+def test_an_entrys_env_kwargs_are_defaults_that_the_command_line_overrides_key_by_key():
+    td3 = load_hyperparams("td3", "mm_env/MarketMaking-v0", {})
+    assert td3["env_kwargs"] == {"observation_features": ["inventory"]}
+    prepared = prepare(RunConfig(algo="td3", env_kwargs={"lam": 0.004}))
+    # What config.yaml records:
+    assert prepared.config.env_kwargs == {"observation_features": ["inventory"], "lam": 0.004}
+    assert prepared.env.features == ("inventory",) and prepared.env.params.lam == 0.004
+    mine = prepare(RunConfig(algo="td3", env_kwargs={"observation_features": ["inventory", "time_left"]}))
+    assert mine.env.features == ("inventory", "time_left")
+    assert prepare(RunConfig(algo="ppo")).config.env_kwargs == {}  # an entry without env_kwargs adds none
+    # A saved run's own entry (--continue-from) is read, not the shipped file.
+    own = {**td3, "env_kwargs": {"observation_features": ["time_left"]}}
+    continued = prepare(RunConfig(algo="td3", hyperparams=own, hyperparams_complete=True))
+    assert continued.env.features == ("time_left",)
+    with pytest.raises(ValueError, match=r"env_kwargs=\['lam'\] is invalid: must be a dict"):
+        prepare(RunConfig(algo="td3", hyperparams={"env_kwargs": ["lam"]}))
+    with pytest.raises(ValueError, match="'nope' is not an environment keyword"):
+        prepare(RunConfig(algo="td3", hyperparams={"env_kwargs": {"nope": 1}}))
+
+
 def test_continued_config_takes_the_saved_run_and_only_run_level_changes(tmp_path):
     saved = {"algo": "sac", "env_id": "mm_env/MarketMaking-v0", "env_kwargs": {"lam": 0.003}, "seed": 4, "n_envs": 8}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "params": {}, "versions": {}}))
@@ -199,7 +219,7 @@ def test_shipped_hyperparameters_build_their_algorithm(algo):
     kwargs = algorithm_kwargs(algo, hyperparams, n_actions=2)
     if "action_noise" in kwargs:
         kwargs["action_noise"] = kwargs["action_noise"]()
-    env = MarketMakingVecEnv(hyperparams["n_envs"])
+    env = MarketMakingVecEnv(hyperparams["n_envs"], **hyperparams.get("env_kwargs", {}))
     model = ALGORITHMS[algo](hyperparams["policy"], env, device="cpu", **kwargs)
     assert model.gamma == hyperparams["gamma"]
 
@@ -263,6 +283,8 @@ def test_a_bracketed_list_of_bare_words_on_the_command_line_is_a_list_of_strings
         ("log_std_schedule", -1.0, "two numbers [start, end]"),
         ("log_std_schedule", [-1.0, float("inf")], "two numbers [start, end]"),
         ("log_std_schedule", [-1.0, -2.0, -3.0], "two numbers [start, end]"),
+        ("env_kwargs", ["observation_features"], "a dict of environment keywords"),
+        ("env_kwargs", {1: 2}, "a dict of environment keywords"),
     ],
 )
 def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allowed):
