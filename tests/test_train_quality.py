@@ -13,21 +13,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_default_ppo_run_reaches_99_5_percent_of_the_dp_value(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--log-dir", str(tmp_path), "--no-progress-bar"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+@pytest.mark.parametrize(
+    ("algo", "seed", "target"),
+    [
+        ("ppo", 0, 99.5),  # README: 99.6 at seed 0 (the exact value 99.53%)
+        ("td3", 0, 98.0),  # README: 98.9 (exact 98.93%)
+        ("td3", 1, 98.0),  # README: 98.5 (exact 98.41%)
+    ],
+)
+def test_a_default_run_reaches_its_target_share_of_the_dp_value(tmp_path, algo, seed, target):
+    command = [sys.executable, str(ROOT / "train.py"), "--log-dir", str(tmp_path), "--no-progress-bar"]
+    command += ["--algo", algo, "--seed", str(seed)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr
     (run_dir,) = tmp_path.iterdir()
     comparison = json.loads((run_dir / "comparison.json").read_text())
     assert comparison["episodes"] >= 10_000
     rows = {row["policy"]: row for row in comparison["rows"]}
-    agent, article = rows["PPO (final)"], rows["article rule Δ=0.5, γ=0.1"]
-    assert agent["pct_of_dp"] >= 99.5  # README: 99.6 at seed 0 (the exact value 99.53%)
+    agent, article = rows[f"{algo.upper()} (final)"], rows["article rule Δ=0.5, γ=0.1"]
+    assert agent["pct_of_dp"] >= target
     assert agent["diff_vs_reference"] - 4 * agent["diff_se"] > 0.5 * (
         rows["DP optimum"]["mean_return"] - article["mean_return"]
     )
