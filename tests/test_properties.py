@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from helpers import trader_of
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mm_env.dynamics import Draws, MarketState, initial_state, sample_draws, transition
@@ -203,6 +204,24 @@ def test_batched_action_decoding_equals_scalar_decoding(params, normalize, actio
     for row, bid, ask in zip(array, bids, asks, strict=True):
         assert (bid, ask) == decode_actions(row, params, normalize)
         assert params.delta_min <= bid <= params.delta_max and params.delta_min <= ask <= params.delta_max
+
+
+@settings(max_examples=100)
+@given(
+    params=market_params(),
+    normalize=st.booleans(),
+    actions=st.lists(st.tuples(st.floats(**finite), st.floats(**finite)), min_size=1),
+)
+@example(params=make_params(), normalize=True, actions=[(1.7976931348623157e308, -1.7976931348623157e308)])
+@example(params=make_params(), normalize=True, actions=[(1e308, 0.5), (-3.0, -1e300)])
+def test_float64_actions_of_any_finite_size_decode_alike_without_a_warning(params, normalize, actions):
+    # Up to ±1.8e308, where the map overflows unless the batch brings the actions within ±2 first.
+    array = np.array(actions, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bids, asks = decode_actions(array, params, normalize, batch=len(array))
+    for row, bid, ask in zip(array, bids, asks, strict=True):
+        assert (bid, ask) == decode_actions(row, params, normalize)
 
 
 @settings(max_examples=50)
