@@ -18,7 +18,7 @@ Only what the zoo cannot read is converted:
 Everything else (``normalize`` dicts, ``noise_type: normal`` with ``noise_std``, ``policy_kwargs`` dicts, float
 ``n_timesteps``, ``ent_coef: auto_X``, ``env_kwargs``) the zoo reads as we do and is passed unchanged, with one
 difference: the zoo's ``--env-kwargs`` replaces an entry's ``env_kwargs`` whole, where ``train.py`` overrides them
-key by key (so with the zoo, repeat ``observation_features`` when you give other keywords to a TD3 run). An entry
+key by key (so with the zoo, repeat ``observation_features`` when you give other keywords to a TD3 or SAC run). An entry
 whose meaning the zoo would silently change (it always normalises rewards with the algorithm's ``gamma``) raises
 ``ValueError``.
 """
