@@ -107,10 +107,10 @@ class PreparedGame:
 
 def prepare_game(config: RunConfig) -> PreparedGame:
     """Check every setting of a game run; any problem raises ``ValueError`` with a message for the command line."""
-    config = with_entry_env_kwargs(config)
+    hyperparams, n_envs, timesteps, eval_freq = run_settings(config)
+    config = with_entry_env_kwargs(config, hyperparams)
     setup = game_setup(config.env_kwargs)
     check_table_memory(setup.config.params.market)
-    hyperparams, n_envs, timesteps, eval_freq = run_settings(config)
     m = setup.config.num_market_makers
     if setup.self_play and n_envs % m:
         raise ValueError(f"n_envs={n_envs} is invalid for self-play: must be a multiple of M={m} (one view per MM)")

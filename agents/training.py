@@ -324,12 +324,13 @@ class PreparedRun:
 
 def prepare(config: RunConfig) -> PreparedRun:
     """Check every setting of a run; any problem raises ``ValueError`` with a message for the command line."""
-    config = with_entry_env_kwargs(config)
+    hyperparams, n_envs, timesteps, eval_freq = run_settings(config)
+    config = with_entry_env_kwargs(config, hyperparams)
     env = env_config(config.env_id, config.env_kwargs)
     if not env.params.fill.quotes_matter:
         raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
     check_table_memory(env.params)
-    return PreparedRun(config, env, *run_settings(config))
+    return PreparedRun(config, env, hyperparams, n_envs, timesteps, eval_freq)
 
 
 def check_table_memory(params: MarketParams) -> None:
@@ -339,22 +340,14 @@ def check_table_memory(params: MarketParams) -> None:
         raise ValueError(f"--env-kwargs: {reason}; choose a smaller T or I_max")
 
 
-def with_entry_env_kwargs(config: RunConfig) -> RunConfig:
-    """``config`` with the ``env_kwargs`` of its hyperparameter entry under its own, which win key by key.
+def with_entry_env_kwargs(config: RunConfig, hyperparams: dict[str, Any]) -> RunConfig:
+    """``config`` with the ``env_kwargs`` of its checked hyperparameter entry under its own, which win key by key.
 
     An entry may set environment keywords as the RL Zoo's files do (``td3.yml`` observes the inventory only). The
     merged keywords are the run's: ``config.yaml`` records them, so ``--evaluate`` and ``--continue-from`` rebuild
     the same environment.
     """
-    if config.algo not in ALGORITHMS:
-        return config  # run_settings says so
-    if config.hyperparams_complete:
-        entry_kwargs = config.hyperparams.get("env_kwargs")
-    else:
-        entry_kwargs = load_hyperparams(config.algo, config.env_id, config.hyperparams).get("env_kwargs")
-    allowed = _allowed("env_kwargs", entry_kwargs)
-    if allowed is not None:
-        raise ValueError(f"hyperparameter env_kwargs={entry_kwargs!r} is invalid: must be {allowed}")
+    entry_kwargs = hyperparams.get("env_kwargs")
     if not entry_kwargs:
         return config
     return replace(config, env_kwargs={**entry_kwargs, **config.env_kwargs})
