@@ -132,7 +132,9 @@ def transition(
     xp = array if isinstance(state.inventory, np.ndarray) else scalar  # namespace(), inlined: one env's hot path
     t, inventory, mid, cash, _, last_traded, transient = state
     side, size, news = params.flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
-    offset = xp.where(side > 0, ask_offset, bid_offset)
+    # The offset of the quote on the trader's side, as arithmetic for the reason given in ``OrderFlow.trader`` (the
+    # offsets are finite, so the products by 0 and 1 are exact).
+    offset = (side > 0) * ask_offset + (side <= 0) * bid_offset
     # The limit |I| ≤ I_max cuts the executed size: a trader who buys can take at most I + I_max units.
     executed = xp.minimum(size, params.I_max + side * inventory)
     executed = executed * params.fill.filled(draws.fill, offset, xp)
