@@ -141,6 +141,7 @@ class MarketBatch:
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_DEFAULT_THRESHOLD = 128 * 1024  # glibc's default for both
 _LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
 _ARRAYS_PER_STEP = 256  # generous: a step makes about 60 arrays of num_envs floats, plus the info arrays users keep
 _MOST_KEPT_BYTES = 512 * 1024 * 1024  # the most freed memory the process keeps for reuse, whatever the batch size
@@ -150,21 +151,24 @@ _kept_bytes = 0
 def keep_freed_memory(num_envs: int) -> None:
     """Ask glibc to keep the memory of freed step arrays for reuse instead of returning it to the system.
 
-    A batched step makes its result arrays afresh, so that the arrays handed out in ``info`` stay a snapshot. From
-    about 16,384 environments each array is larger than glibc's default mmap threshold (128 KiB): it is mapped from
-    the system, unmapped when freed, and every page faults in again at the next step (about 1,000 faults a step at
-    65,536 environments, which halves the throughput). Raising the mmap and trim thresholds keeps that memory in the
-    heap, where the next step reuses it. The settings hold for the whole process and are never lowered; the freed
-    memory kept is at most 512 MiB. Only glibc has these knobs; elsewhere this does nothing.
+    A batched step makes its result arrays afresh, so that the arrays handed out in ``info`` stay a snapshot. glibc
+    gives freed memory back to the system once more than 128 KiB is free at the top of the heap, and maps every
+    array larger than 128 KiB (from 16,384 environments) from the system and unmaps it when freed; either way the
+    next step faults the same pages in again (about 30 faults a step at 4,096 environments, 1,000 at 65,536, which
+    halves the throughput). Raising the trim and mmap thresholds keeps that memory in the heap, where the next step
+    reuses it. The settings hold for the whole process and are only ever raised; the freed memory kept is at most
+    512 MiB. Only glibc has these knobs; elsewhere this does nothing.
     """
     global _kept_bytes
     wanted = min(_ARRAYS_PER_STEP * num_envs * 8, _MOST_KEPT_BYTES)
-    if num_envs * 8 < 64 * 1024 or wanted <= _kept_bytes or not sys.platform.startswith("linux"):
+    if wanted <= max(_kept_bytes, _DEFAULT_THRESHOLD) or not sys.platform.startswith("linux"):
         return
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return
-    mallopt(_M_MMAP_THRESHOLD, min(num_envs * 8 * 4, _LARGEST_MMAP_THRESHOLD))
+    # The largest array a step makes is its block of draws, at most 6 rows of num_envs floats: below this threshold
+    # it stays in the heap too.
+    mallopt(_M_MMAP_THRESHOLD, min(max(num_envs * 8 * 8, _DEFAULT_THRESHOLD), _LARGEST_MMAP_THRESHOLD))
     mallopt(_M_TRIM_THRESHOLD, wanted)
     _kept_bytes = wanted
 
