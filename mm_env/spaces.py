@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mm_env.dynamics import MarketState, Number
-from mm_env.model.xp import namespace
+from mm_env.model.xp import namespace, scalar
 from mm_env.params import MarketParams
 
 
@@ -165,8 +165,8 @@ class ActionDecoder:
             raise ValueError(f"action must be finite; got {array!r}")
         # Clipping after the affine map keeps the offsets within bounds exactly; :meth:`batch` applies the same
         # floating-point operations, so the two agree to the last bit.
-        lo, hi, scale, shift = self.low, self.high, self.scale, self.shift
-        return min(max(scale * bid + shift, lo), hi), min(max(scale * ask + shift, lo), hi)
+        lo, hi, scale, shift, clip = self.low, self.high, self.scale, self.shift, scalar.clip
+        return clip(scale * bid + shift, lo, hi), clip(scale * ask + shift, lo, hi)
 
     def batch(self, actions: object, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """The offsets of ``batch`` actions of shape ``(batch, 2)``, as two float64 arrays."""
