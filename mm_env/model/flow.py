@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mm_env.model.checks import check_real, check_sizes, fail
-from mm_env.model.xp import Number
+from mm_env.model.xp import Number, signed_event
 
 
 class Trader(NamedTuple):
@@ -112,8 +112,9 @@ class OrderFlow:
         size = self.size(u_size, xp)
         news = 0
         if self.draws_informed:
-            news = xp.where(u_informed < 0.5 * self.informed, one, xp.where(u_informed < self.informed, -one, 0))
-            side = xp.where(news != 0, news, side)
+            news = signed_event(u_informed, self.informed, xp)
+            # An informed trader trades on the side of its news: the select as arithmetic, as for the side above.
+            side = side + (news - side) * (u_informed < self.informed)
         if self.pi < 1.0:  # no trader: no side, no size, no news
             arrived = u_side < self.pi
             side, size = xp.where(arrived, side, 0), xp.where(arrived, size, 0)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from mm_env.model.checks import check_real
-from mm_env.model.xp import Number
+from mm_env.model.xp import Number, signed_event
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ class MidNoise:
         if self.draws_normal:
             move = move + self.sigma * normal
         if self.draws_jump:
-            jump = xp.where(u_jump < 0.5 * self.jump_prob, 1.0, xp.where(u_jump < self.jump_prob, -1.0, 0.0))
-            move = move + self.jump_size * jump
+            move = move + self.jump_size * signed_event(u_jump, self.jump_prob, xp)
         if self.mean_reversion > 0.0:
             move = move + self.mean_reversion * (anchor - fundamental)
         return move

@@ -88,6 +88,17 @@ array = SimpleNamespace(
 batch's sides and inventories are float64 arrays like the rest of its state."""
 
 
+def signed_event(u: Any, probability: float, xp: SimpleNamespace) -> Any:
+    """+1 where ``u < probability/2``, −1 where ``probability/2 ≤ u < probability``, else 0, from uniforms ``u``.
+
+    An event that happens with ``probability``, up or down with equal odds (an informed trader's news, a mid jump).
+    Arithmetic rather than nested selects: ``np.where`` branches on every element, and on random draws the branch is
+    mispredicted so often that each select costs about 4 ns an environment.
+    """
+    one = xp.one
+    return (2 * one * (u < 0.5 * probability) - one) * (u < probability)
+
+
 def namespace(value: Any) -> SimpleNamespace:
     """:data:`array` for a NumPy array, :data:`scalar` for a Python number."""
     return array if isinstance(value, np.ndarray) else scalar
