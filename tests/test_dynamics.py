@@ -9,7 +9,7 @@ import pytest
 from helpers import StubRng, scalar_state, trader_draws
 
 from mm_env.dynamics import Draws, MarketState, initial_state, sample_draws, transition
-from mm_env.model.xp import namespace
+from mm_env.model.xp import array, namespace, scalar, signed_event
 from mm_env.params import make_params
 
 DEFAULT = make_params()  # A=0.9, k=2, lam=0.005, kappa=0.05, I_max=50, T=200
@@ -528,3 +528,15 @@ def test_the_draws_grow_only_for_extensions_that_are_on():
     assert rng.random() == np.random.default_rng(0).random(6)[-1]  # five uniforms were taken, no normal
     plain = sample_draws(np.random.default_rng(0), make_params())
     assert (plain.informed, plain.jump, plain.noise) == (None, None, 0.0)  # nothing drawn for what is off
+
+
+def test_signed_event_splits_its_probability_evenly_between_up_and_down_on_numbers_and_arrays():
+    p = 0.3
+    below_half, below_p = math.nextafter(0.15, 0.0), math.nextafter(0.3, 0.0)
+    uniforms = [0.0, below_half, 0.15, below_p, 0.3, 0.99]
+    expected = [1, 1, -1, -1, 0, 0]
+    assert [signed_event(u, p, scalar) for u in uniforms] == expected
+    assert all(type(signed_event(u, p, scalar)) is int for u in uniforms)  # one env's sides stay integers
+    batch = signed_event(np.array(uniforms), p, array)
+    assert batch.dtype == np.float64 and batch.tolist() == expected
+    assert signed_event(np.array([0.5]), 0.0, array).tolist() == [0.0]  # probability 0: never
