@@ -141,7 +141,7 @@ class MarketBatch:
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-_DEFAULT_THRESHOLD = 128 * 1024  # glibc's default for both
+_DEFAULT_THRESHOLD = 128 * 1024  # glibc's initial mmap and trim thresholds
 _LARGEST_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
 _ARRAYS_PER_STEP = 256  # generous: a step makes about 60 arrays of num_envs floats, plus the info arrays users keep
 _MOST_KEPT_BYTES = 512 * 1024 * 1024  # the most freed memory the process keeps for reuse, whatever the batch size
@@ -152,25 +152,29 @@ def keep_freed_memory(num_envs: int) -> None:
     """Ask glibc to keep the memory of freed step arrays for reuse instead of returning it to the system.
 
     A batched step makes its result arrays afresh, so that the arrays handed out in ``info`` stay a snapshot. glibc
-    gives freed memory back to the system once more than 128 KiB is free at the top of the heap, and maps every
-    array larger than 128 KiB (from 16,384 environments) from the system and unmaps it when freed; either way the
-    next step faults the same pages in again (about 30 faults a step at 4,096 environments, 1,000 at 65,536, which
-    halves the throughput). Raising the trim and mmap thresholds keeps that memory in the heap, where the next step
-    reuses it. The settings hold for the whole process and are only ever raised; the freed memory kept is at most
-    512 MiB. Only glibc has these knobs; elsewhere this does nothing.
+    starts out giving freed memory back to the system once more than 128 KiB is free at the top of the heap, and
+    mapping every array larger than 128 KiB (from 16,384 environments) from the system and unmapping it when freed;
+    either way the next step faults the same pages in again (up to 30 faults a step at 4,096 environments, 1,000 at
+    65,536, which halves the throughput). From 65 environments this sets both thresholds high enough for the
+    batch: arrays up to 32 MiB stay in the heap (a step's arrays, up to about 700,000 environments) and the freed
+    memory kept at the top of the heap is 256 arrays of the batch, at least 64 MiB and at most 512 MiB. Setting
+    them turns off glibc's own raising of the thresholds after large frees, so they start where that would take them
+    at most; the settings hold for the whole process and are only ever raised. Only glibc has these knobs; elsewhere
+    this does nothing.
     """
     global _kept_bytes
-    wanted = min(_ARRAYS_PER_STEP * num_envs * 8, _MOST_KEPT_BYTES)
-    if wanted <= max(_kept_bytes, _DEFAULT_THRESHOLD) or not sys.platform.startswith("linux"):
+    needed = min(_ARRAYS_PER_STEP * num_envs * 8, _MOST_KEPT_BYTES)
+    if needed <= _DEFAULT_THRESHOLD or not sys.platform.startswith("linux"):
+        return  # glibc's initial thresholds serve small batches
+    trim = max(needed, 2 * _LARGEST_MMAP_THRESHOLD)
+    if trim <= _kept_bytes:
         return
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return
-    # The largest array a step makes is its block of draws, at most 6 rows of num_envs floats: below this threshold
-    # it stays in the heap too.
-    mallopt(_M_MMAP_THRESHOLD, min(max(num_envs * 8 * 8, _DEFAULT_THRESHOLD), _LARGEST_MMAP_THRESHOLD))
-    mallopt(_M_TRIM_THRESHOLD, wanted)
-    _kept_bytes = wanted
+    mallopt(_M_MMAP_THRESHOLD, _LARGEST_MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, trim)
+    _kept_bytes = trim
 
 
 def _check_count(name: str, value: object) -> int:

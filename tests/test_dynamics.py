@@ -539,4 +539,6 @@ def test_signed_event_splits_its_probability_evenly_between_up_and_down_on_numbe
     assert all(type(signed_event(u, p, scalar)) is int for u in uniforms)  # one env's sides stay integers
     batch = signed_event(np.array(uniforms), p, array)
     assert batch.dtype == np.float64 and batch.tolist() == expected
-    assert signed_event(np.array([0.5]), 0.0, array).tolist() == [0.0]  # probability 0: never
+    assert not np.signbit(batch[-2:]).any()  # no event is +0.0, as np.where gave
+    assert signed_event(np.array([0.0, 0.5]), 0.0, array).tolist() == [0.0, 0.0]  # probability 0: never
+    assert signed_event(np.array([0.0, 0.49, 0.5, 0.99]), 1.0, array).tolist() == [1.0, 1.0, -1.0, -1.0]  # always

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import pickle
+import platform
 import resource
 import statistics
-import sys
 import warnings
 
 import gymnasium as gym
@@ -393,7 +393,7 @@ def test_every_front_end_clips_a_huge_finite_action_to_the_bounds_like_the_singl
     assert expected["ask"] - expected["bid"] > 0  # the bid at its farthest, the ask at the mid
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the freed-memory knobs are glibc's")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the freed-memory knobs are glibc's")
 @pytest.mark.parametrize("num_envs", [4096, 65536])
 def test_a_batch_reuses_its_freed_memory_instead_of_faulting_pages_in_at_every_step(num_envs):
     # Without keep_freed_memory glibc hands freed step arrays back to the system, and the next step faults them in
