@@ -132,8 +132,8 @@ def transition(
     xp = array if isinstance(state.inventory, np.ndarray) else scalar  # namespace(), inlined: one env's hot path
     t, inventory, mid, cash, _, last_traded, transient = state
     side, size, news = params.flow.trader(draws.side, draws.size, draws.informed, last_traded, xp)
-    # The offset of the quote on the trader's side, as arithmetic for the reason given in ``OrderFlow.trader``: the
-    # offsets are finite and non-negative, so the products by 1 and 0 and their sum are exact (a −0.0 becomes +0.0).
+    # The offset of the quote on the trader's side, without a select (see mm_env.model.xp): the offsets are finite and
+    # non-negative, so the products by 1 and 0 and their sum are exact (a −0.0 becomes +0.0).
     offset = (side > 0) * ask_offset + (side <= 0) * bid_offset
     # The limit |I| ≤ I_max cuts the executed size: a trader who buys can take at most I + I_max units.
     executed = xp.minimum(size, params.I_max + side * inventory)

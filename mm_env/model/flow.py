@@ -106,15 +106,13 @@ class OrderFlow:
         """
         buy = self.p_buy if self.momentum == 0.0 else self.buy_probability(xp.sign(last_traded))
         one = xp.one
-        # ±1 as arithmetic rather than a select: np.where branches on every element, and on random draws the branch
-        # is mispredicted up to half the time (about 4 ns an environment, a tenth of a batched step).
-        side = 2 * one * (u_side < self.pi * buy) - one
+        side = 2 * one * (u_side < self.pi * buy) - one  # ±1 without a select (see mm_env.model.xp)
         size = self.size(u_size, xp)
         news = 0
         if self.draws_informed:
             news = signed_event(u_informed, self.informed, xp)
             side = news + side * (u_informed >= self.informed)  # an informed trader trades on its news' side
-        if self.pi < 1.0:  # no trader: no side, no size, no news
+        if self.pi < 1.0:  # no trader: no side, no size, no news (selects: rare arrivals keep them predictable)
             arrived = u_side < self.pi
             side, size = xp.where(arrived, side, 0), xp.where(arrived, size, 0)
             news = xp.where(arrived, news, 0) if self.draws_informed else news
