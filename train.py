@@ -1,8 +1,8 @@
-"""The main job from a checkout: ``python train.py [options]`` is ``mm-env-train`` (see :mod:`agents.train`)."""
+"""The main job from a checkout: ``python train.py [options]`` is ``mm-env-train`` (see :mod:`agents.cli.train`)."""
 
 import sys
 
-from agents.train import main
+from agents.cli.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,7 @@ from agents.dp import evaluate_tables, solve_dp
 from agents.evaluate import run_episodes
 from agents.policies import ArticleRule, DPPolicy
 from agents.tuning import tune_article_rule
-from mm_env.params import make_params
+from mm_env.presets import make_params
 
 
 def _uncached_tuning(params):

@@ -9,7 +9,8 @@ The core needs only Gymnasium, NumPy and SciPy; the extras add training (``mm_en
 """
 
 from mm_env.env import MarketMakingEnv
-from mm_env.params import ARTICLE_SCENARIOS, PRESETS, ArticleScenario, MarketParams, make_params
+from mm_env.params import MarketParams
+from mm_env.presets import ARTICLE_SCENARIOS, PRESETS, ArticleScenario, make_params
 from mm_env.registration import ARTICLE_ID, COMPETING_ID, MARKET_MAKING_ID, register_envs
 from mm_env.vector_env import MarketMakingVectorEnv
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
-from mm_env.dynamics import MarketState, Number
-from mm_env.params import FLAT_NAMES, MarketParams, make_params
+from mm_env import info
+from mm_env.dynamics import MarketState, Number, Outcome
+from mm_env.params import FLAT_NAMES, MarketParams
+from mm_env.presets import make_params
 from mm_env.spaces import ActionDecoder, Observer, action_space, check_features, default_features, observation_space
 
 _DEFAULT_PARAMS = MarketParams()
@@ -34,6 +36,10 @@ class EnvConfig:
     params: MarketParams
     features: tuple[str, ...]
     normalize_actions: bool
+    STATE_INFO_KEYS: ClassVar[tuple[str, ...]] = info.STATE_INFO_KEYS
+    """The ``info`` entries that describe the state (given at reset and after every step)."""
+    TRADE_INFO_KEYS: ClassVar[tuple[str, ...]] = info.TRADE_INFO_KEYS
+    """The ``info`` entries that describe a step's quotes and trade."""
     observer: Observer = field(init=False, repr=False, compare=False)
     """Computes the observations of these features (``observer(state, params)``; :meth:`observe` is the same)."""
     decoder: ActionDecoder = field(init=False, repr=False, compare=False)
@@ -70,7 +76,7 @@ class EnvConfig:
 
         Args:
             params: a model (a :class:`~mm_env.params.MarketParams`); or
-            preset: the name of one in :data:`mm_env.params.PRESETS` (default ``"default"``), not both.
+            preset: the name of one in :data:`mm_env.presets.PRESETS` (default ``"default"``), not both.
             observation_features: the observation's features, in order (default: the model's default).
             normalize_actions: ``True`` (default) for the ``[-1, 1]`` action box, ``False`` for raw offsets.
             **overrides: any model parameter by its flat name (``lam=0.002``, ``reward="mtm"``, ``informed=0.2``;
@@ -104,3 +110,13 @@ class EnvConfig:
     def decode(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
         """The bid and ask offsets of an action (``batch=None``) or of ``batch`` actions (see ``decode_actions``)."""
         return self.decoder(actions, batch)
+
+    def state_info(self, state: MarketState) -> dict[str, Number]:
+        """The ``info`` that describes a state (see :func:`mm_env.info.state_info`)."""
+        return info.state_info(state, self.params)
+
+    def step_info(
+        self, before: MarketState, after: MarketState, bid: Number, ask: Number, outcome: Outcome
+    ) -> dict[str, Number]:
+        """The ``info`` after a step (see :func:`mm_env.info.step_info`)."""
+        return info.step_info(before, after, bid, ask, outcome, self.params)

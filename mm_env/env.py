@@ -7,11 +7,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mm_env.batch import state_info, step_info
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
+from mm_env.info import state_info, step_info
 from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
+from mm_env.xp import SCALAR
 
 
 class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -131,7 +132,7 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.state = initial_state(self.params)
         if self._renderer is not None:
             self._renderer.clear()
-        return self.config.observe(self.state), state_info(self.state)
+        return self._observe(self.state, self.params), state_info(self.state, self.params)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Quote the offsets in ``action`` for one step."""
@@ -142,13 +143,13 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError(f"the episode ended after T={params.T} steps; call reset()")
         bid, ask = self._decode(action)
         draws = sample_draws(self.np_random, params)
-        self.state, outcome = transition(before, bid, ask, draws, params)
-        info = step_info(before, self.state, bid, ask, outcome)
+        self.state, outcome = transition(before, bid, ask, draws, params, SCALAR)
+        info = step_info(before, self.state, bid, ask, outcome, params)
         obs = self._observe(self.state, params)
         if self._renderer is not None:
             self._renderer.record(before.mid, info["bid"], info["ask"], self.state.inventory, outcome.reward)
         # The scalar dynamics already give a Python float and bool.
-        return obs, outcome.reward, outcome.terminated, False, info
+        return obs, outcome.reward, outcome.terminated, False, info  # type: ignore[return-value]
 
     # Gymnasium 1.2 (what RLlib pins) types a frame as an unbound TypeVar, which no concrete return type overrides.
     def render(self) -> np.ndarray | None:  # type: ignore[override, unused-ignore]

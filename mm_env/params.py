@@ -1,23 +1,28 @@
-"""The market model: a frozen composition of components, its flat keyword surface, and the named presets.
+"""The market model: a frozen composition of components, its flat keyword surface, and competing market makers.
 
 A model is :class:`MarketParams`: the episode and quoting bounds (``T``, ``P0``, ``I_max``, ``delta_min``,
 ``delta_max``) and five components from :mod:`mm_env.model`, each a small frozen, validated dataclass that documents
 its own parameters: the order flow, the fill law, price impact, mid noise and the objective. Every parameter also
 has a flat keyword name, the name of its field (``lam``, ``kappa``, ``p_buy``, …, plus ``mode`` for the fill law),
 so ``make_params("easy", lam=0.003)``, ``gym.make(..., lam=0.003)`` and ``train.py --env-kwargs lam=0.003`` all
-work, and ``params.lam`` reads it back.
+work, and ``params.lam`` reads it back (typed: a type checker knows it is a ``float``). The named models and
+:func:`~mm_env.presets.make_params` are in :mod:`mm_env.presets`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from mm_env.model.checks import check_int, check_real
+import numpy as np
+
+from mm_env.model.checks import check_int, check_real, fail
 from mm_env.model.fill import FILLS, ArticleFill, ExponentialFill
 from mm_env.model.flow import OrderFlow
 from mm_env.model.impact import PriceImpact
+from mm_env.model.makers import SOLE_MARKET_MAKER, PricePriority, SoleMarketMaker
 from mm_env.model.noise import MidNoise
 from mm_env.model.objective import REWARDS, Objective
 
@@ -52,6 +57,37 @@ FLAT_OWNERS: dict[str, str] = {
 FLAT_NAMES: tuple[str, ...] = (*EPISODE_FIELDS, "mode", *FLAT_OWNERS)
 
 
+_Value = TypeVar("_Value")
+
+
+class FlatRead(Generic[_Value]):
+    """A component's parameter read flat from the model: ``params.lam`` is ``params.objective.lam``.
+
+    A typed descriptor, so that a type checker knows ``make_params("easy").lam`` is a ``float``; a plain attribute
+    lookup at run time (a ``__getattr__`` hook would slow every attribute access of the class).
+    """
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.__doc__ = f"``{self.component}.{name}``, read flat."
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> FlatRead[_Value]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> _Value: ...
+
+    def __get__(self, instance: object, owner: type) -> FlatRead[_Value] | _Value:
+        if instance is None:
+            return self
+        value: _Value = getattr(getattr(instance, self.component), self.name)
+        return value
+
+
 @dataclass(frozen=True)
 class MarketParams:
     """A market-making model (``MODEL.md`` §2, §5, §7): the episode, the quoting bounds and the components.
@@ -72,7 +108,8 @@ class MarketParams:
             ``mean_reversion``).
         objective: the reward (:class:`~mm_env.model.objective.Objective`: ``reward``, ``lam``, ``alpha``).
 
-    Build one with :func:`make_params` (a preset plus flat keyword overrides) or directly from components.
+    Build one with :func:`mm_env.presets.make_params` (a preset plus flat keyword overrides) or directly from
+    components.
     """
 
     T: int = 200
@@ -86,6 +123,32 @@ class MarketParams:
     noise: MidNoise = field(default_factory=MidNoise)
     objective: Objective = field(default_factory=Objective)
 
+    # Every component parameter read flat (unannotated, so not fields of the dataclass); a test holds them equal to
+    # FLAT_OWNERS, which is derived from the components' own fields.
+    pi = FlatRead[float]("flow")
+    sizes = FlatRead[tuple[int, ...]]("flow")
+    size_probs = FlatRead[tuple[float, ...] | None]("flow")
+    p_buy = FlatRead[float]("flow")
+    momentum = FlatRead[float]("flow")
+    informed = FlatRead[float]("flow")
+    info_jump = FlatRead[float]("flow")
+    A = FlatRead[float]("fill")
+    k = FlatRead[float]("fill")
+    kappa = FlatRead[float]("impact")
+    impact_exponent = FlatRead[float]("impact")
+    transient_kappa = FlatRead[float]("impact")
+    transient_decay = FlatRead[float]("impact")
+    sigma = FlatRead[float]("noise")
+    jump_prob = FlatRead[float]("noise")
+    jump_size = FlatRead[float]("noise")
+    mean_reversion = FlatRead[float]("noise")
+    reward = FlatRead[str]("objective")
+    lam = FlatRead[float]("objective")
+    alpha = FlatRead[float]("objective")
+
+    makers: ClassVar[SoleMarketMaker] = SOLE_MARKET_MAKER
+    """Who quotes: one market maker (see :mod:`mm_env.model.makers`; competing market makers have another)."""
+
     def __post_init__(self) -> None:
         check_int(self, "T", minimum=1)
         check_real(self, "P0")
@@ -97,6 +160,11 @@ class MarketParams:
             if not isinstance(value, classes):
                 allowed = " or ".join(cls.__name__ for cls in classes)
                 raise ValueError(f"{name}={value!r} is invalid: must be a {allowed}")
+
+    @property
+    def market(self) -> MarketParams:
+        """The market the market makers quote in: the model itself (one market maker; a game has a market and more)."""
+        return self
 
     @property
     def mode(self) -> str:
@@ -128,16 +196,6 @@ class MarketParams:
         return flat
 
 
-def _flat_read(component: str, name: str) -> property:
-    return property(lambda self: getattr(getattr(self, component), name), doc=f"``{component}.{name}``, read flat.")
-
-
-# Flat reads (params.lam, params.kappa, …) as plain properties: a __getattr__ hook would slow every attribute access
-# of the class, and the step reads the model's attributes many times.
-for _name, _component in FLAT_OWNERS.items():
-    setattr(MarketParams, _name, _flat_read(_component, _name))
-
-
 def _from_flat(base: dict[str, Any], changes: dict[str, Any]) -> MarketParams:
     unknown = [name for name in changes if name not in FLAT_NAMES]
     if unknown:
@@ -155,83 +213,89 @@ def _from_flat(base: dict[str, Any], changes: dict[str, Any]) -> MarketParams:
     return MarketParams(**episode, flow=flow, fill=fill, impact=impact, noise=noise, objective=objective)
 
 
-def make_params(preset: str | MarketParams = "default", **overrides: Any) -> MarketParams:
-    """Build a model from a preset name (or a ``MarketParams``) with flat keyword overrides.
-
-    >>> make_params("easy", T=100).lam
-    0.002
-    """
-    if isinstance(preset, MarketParams):
-        base = preset
-    elif isinstance(preset, str) and preset in PRESETS:
-        base = PRESETS[preset]
-    else:
-        raise ValueError(f"preset={preset!r} is not a known preset; allowed: {sorted(PRESETS)}")
-    return base.replace(**overrides) if overrides else base
-
-
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+MAX_MARKET_MAKERS = 64
+"""The largest number of market makers an environment accepts (the matching is quadratic in nothing, but a limit
+catches a mistyped count before it allocates)."""
+
+
 @dataclass(frozen=True)
-class ArticleScenario:
-    """One of the article's four scenarios: the model parameters and the article rule's (Δ, γ)."""
+class CompetitionParams:
+    """``M`` market makers competing for one order flow.
 
-    title: str
-    params: MarketParams
-    spread_base: float
-    gamma: float
+    Attributes:
+        market: the market they share (:class:`MarketParams`): the mid, the traders, the fill law,
+            impact, noise, and the reward and inventory limit that apply to each market maker on its own.
+        num_market_makers: ``M``, an integer in ``[1, 64]`` (1 is the one-MM market on a tick grid).
+        tick: the tick size (> 0, at most ``delta_max − delta_min``). Offsets are rounded to the nearest multiple of
+            the tick within ``[delta_min, delta_max]``, so that undercutting by one tick is well defined.
 
+    A trader goes to the best (lowest) offset on its side among the market makers that can trade there (capacity
+    ``> 0``); ties are split uniformly at random. It accepts that quote with the probability of the fill law, and the
+    winner executes ``min(Q, its capacity)``; the rest of the order is not routed further.
+    """
 
-def _article_params(kappa: float, lam: float) -> MarketParams:
-    # The article has no inventory limit: with T·max(size) = 1800 the limit can never bind, and offsets up to 200
-    # cover the article rule's widest quote (0.5 + 0.1·1800), so the reproduction is exact.
-    return MarketParams(
-        I_max=1800, delta_max=200.0, fill=ArticleFill(), impact=PriceImpact(kappa=kappa), objective=Objective(lam=lam)
-    )
+    market: MarketParams = field(default_factory=MarketParams)
+    num_market_makers: int = 2
+    tick: float = 0.01
+    lowest_tick: int = field(init=False, repr=False, compare=False)
+    """The smallest allowed offset in ticks, ``ceil(delta_min / tick)``."""
+    highest_tick: int = field(init=False, repr=False, compare=False)
+    """The largest allowed offset in ticks, ``floor(delta_max / tick)``."""
+    makers: PricePriority = field(init=False, repr=False, compare=False)
+    """Who quotes: ``M`` market makers by price priority on the tick grid (the agent axis of the transition)."""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.market, MarketParams):
+            fail("market", self.market, "a MarketParams")
+        check_int(self, "num_market_makers", 1)
+        if self.num_market_makers > MAX_MARKET_MAKERS:
+            fail("num_market_makers", self.num_market_makers, f"an integer in [1, {MAX_MARKET_MAKERS}]")
+        width = self.market.delta_max - self.market.delta_min
+        check_real(self, "tick", low=0.0, high=width, low_open=True)
+        # A small tolerance, so that bounds that are multiples of the tick in decimal (5.0 / 0.01) stay on the grid.
+        lowest = math.ceil(self.market.delta_min / self.tick - 1e-9)
+        highest = math.floor(self.market.delta_max / self.tick + 1e-9)
+        if highest <= lowest:
+            fail(
+                "tick",
+                self.tick,
+                f"small enough for two ticks in [delta_min, delta_max] = [{self.market.delta_min}, "
+                f"{self.market.delta_max}]",
+            )
+        object.__setattr__(self, "lowest_tick", lowest)
+        object.__setattr__(self, "highest_tick", highest)
+        object.__setattr__(self, "makers", PricePriority(self.num_market_makers, self.tick))
 
-ARTICLE_SCENARIOS: dict[str, ArticleScenario] = {
-    "article_low_volatility": ArticleScenario("low volatility", _article_params(0.01, 0.01), 0.5, 0.1),
-    "article_high_volatility": ArticleScenario("high volatility", _article_params(0.1, 0.01), 0.5, 0.1),
-    "article_low_risk_weight": ArticleScenario("low risk weight", _article_params(0.1, 0.01), 0.5, 0.01),
-    "article_low_penalty": ArticleScenario("low penalty", _article_params(0.1, 0.002), 0.5, 0.01),
-}
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """The market makers' names: ``mm_0``, ``mm_1`` and so on."""
+        return tuple(f"mm_{j}" for j in range(self.num_market_makers))
 
-_DEFAULT = MarketParams()
+    def to_ticks(self, offsets: Any) -> np.ndarray:
+        """Offsets (any shape) as whole ticks: rounded to the nearest tick, within ``[delta_min, delta_max]``."""
+        ticks = np.rint(np.asarray(offsets, dtype=np.float64) / self.tick)
+        return np.clip(ticks, self.lowest_tick, self.highest_tick)
 
-PRESETS: dict[str, MarketParams] = {
-    "default": _DEFAULT,
-    "easy": _DEFAULT.replace(lam=0.002),
-    "mtm": _DEFAULT.replace(reward="mtm"),
-    # §7.1: a fifth of the traders know the next jump of ±0.5; under mtm the optimal quotes widen to pay for it.
-    "informed": _DEFAULT.replace(reward="mtm", informed=0.2, info_jump=0.5),
-    # §7.1: trend-following flow, a buy makes the next buy more likely. The value depends on the last trade's side L;
-    # the optimal quotes do not (L changes who comes next, not what a fill is worth).
-    "momentum": _DEFAULT.replace(momentum=0.6),
-    # §7.2: the square-root law, as strong as the linear default at the largest size (0.15·√9 = 0.05·9).
-    "sqrt_impact": _DEFAULT.replace(reward="mtm", kappa=0.15, impact_exponent=0.5, alpha=0.01),
-    # §7.2: half of the impact decays (90% stays each step); under mtm no exact optimum exists.
-    "transient": _DEFAULT.replace(reward="mtm", kappa=0.025, transient_kappa=0.025, transient_decay=0.9),
-    # §7.4: Cartea–Jaimungal's problem (Λ = 1, k = 2, φ = 0.002, α = 0.01, horizon 5) with dt = 0.01.
-    "cartea_jaimungal": _DEFAULT.replace(
-        T=500, I_max=5, sizes=(1,), A=1.0, k=2.0, pi=0.02, lam=0.002 * 0.01, alpha=0.01, kappa=0.0
-    ),
-    "article": ARTICLE_SCENARIOS["article_low_volatility"].params,
-    **{name: scenario.params for name, scenario in ARTICLE_SCENARIOS.items()},
-}
-"""The named models. ``default``, ``easy`` and ``mtm`` are those of ``MODEL.md`` §3; ``informed``, ``momentum``,
-``sqrt_impact`` and ``transient`` each show one extension of §7; ``cartea_jaimungal`` is §7.4's continuous-time
-problem in discrete steps; ``article`` and the four scenarios are the article's model of §5."""
+    def on_grid(self, offsets: Any) -> np.ndarray:
+        """Offsets rounded to the tick grid (see :meth:`to_ticks`)."""
+        return self.to_ticks(offsets) * self.tick
+
+    def tick_offsets(self) -> np.ndarray:
+        """Every allowed offset, from the lowest tick to the highest."""
+        return np.arange(self.lowest_tick, self.highest_tick + 1) * self.tick
+
 
 __all__ = [
-    "ARTICLE_SCENARIOS",
     "FLAT_NAMES",
+    "FLAT_OWNERS",
+    "MAX_MARKET_MAKERS",
     "MODES",
-    "PRESETS",
     "REWARDS",
-    "ArticleScenario",
+    "CompetitionParams",
+    "FlatRead",
     "MarketParams",
-    "make_params",
 ]

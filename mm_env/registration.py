@@ -1,18 +1,34 @@
-"""Registration of the environment ids with Gymnasium (done when ``mm_env`` is imported)."""
+"""Registration of the environment ids with Gymnasium, and of the named opponents (done when ``mm_env`` is imported).
+
+The opponents are registered by entry point (:mod:`mm_env.opponents`): their code, in ``agents``, is imported only
+when a game asks for one of them.
+"""
 
 from __future__ import annotations
 
 import gymnasium as gym
+
+from mm_env.opponents import register_opponent
 
 MARKET_MAKING_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ID = "mm_env/ArticleMarketMaker-v0"
 COMPETING_ID = "mm_env/CompetingMarketMakers-v0"
 _ENTRY_POINT = "mm_env.env:MarketMakingEnv"
 _VECTOR_ENTRY_POINT = "mm_env.vector_env:MarketMakingVectorEnv"
+OPPONENT_ENTRY_POINTS = {
+    "equilibrium": "agents.policies.opponents:equilibrium",
+    "cartel": "agents.policies.opponents:cartel",
+    "article": "agents.policies.opponents:article",
+    "monopoly": "agents.policies.opponents:monopoly",
+}
+"""The named opponents: the exact equilibrium and cartel of two market makers, the article's rule and the one-MM DP
+optimum (the monopolist's quotes), each of the last two applied to every market maker's own inventory."""
 
 
 def register_envs() -> None:
-    """Register the ids (idempotent, so re-importing the package does not warn)."""
+    """Register the ids and the named opponents (idempotent, so re-importing the package does not warn)."""
+    for name, entry_point in OPPONENT_ENTRY_POINTS.items():
+        register_opponent(name, entry_point)
     # The default id passes no preset, so that gym.make(MARKET_MAKING_ID, params=...) works.
     for env_id, kwargs in ((MARKET_MAKING_ID, {}), (ARTICLE_ID, {"preset": "article"})):
         if env_id in gym.registry:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium.error import DependencyNotInstalled
 
+from mm_env.xp import Number
+
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
@@ -177,7 +179,7 @@ class EpisodeRenderer:
         for values in self.history.values():
             values.clear()
 
-    def record(self, mid: float, bid: float, ask: float, inventory: float, reward: float) -> None:
+    def record(self, mid: Number, bid: Number, ask: Number, inventory: Number, reward: Number) -> None:
         """Add one step: the mid before it, the quoted prices, the inventory after it and the reward."""
         for key, value in zip(HISTORY_KEYS, (mid, bid, ask, inventory, reward), strict=True):
             self.history[key].append(float(value))

@@ -70,7 +70,7 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
         if self.np_random is None:
             raise RuntimeError("call reset() before step()")
         outcome, info = self._batch.step(self._actions, self.np_random)
-        terminated = outcome.terminated
+        terminated = np.asarray(outcome.terminated)
         truncated = self._batch.truncated(terminated)
         dones = terminated | truncated
         obs = self._batch.observe()
@@ -84,7 +84,7 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
             obs = self._batch.observe()
             for index, reset_info in zip(ended, self._reset_infos(ended), strict=True):
                 self.reset_infos[index] = reset_info
-        return obs, outcome.reward.astype(np.float32), dones, infos
+        return obs, np.asarray(outcome.reward).astype(np.float32), dones, infos
 
     def _step_infos(self, info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         if not self.market_info:

@@ -1,7 +1,8 @@
 """Observation features and action decoding shared by the single, vector and SB3 front-ends.
 
-Like :mod:`mm_env.dynamics`, the feature and decoding formulas are arithmetic only, so one definition serves a
-single environment (Python scalars) and a batch (arrays).
+Like :mod:`mm_env.dynamics`, the feature and decoding formulas go through an array namespace (:mod:`mm_env.xp`), so
+one definition serves a single environment (Python numbers) and a batch (arrays), and they write nothing in place.
+Checking actions (shape, type, finite values) is the NumPy front-ends' job, before the formulas.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 from gymnasium import spaces
 
 from mm_env.dynamics import MarketState, Number
-from mm_env.model.xp import namespace, scalar
 from mm_env.params import MarketParams
+from mm_env.xp import NUMPY, SCALAR, ArrayNamespace, namespace_of
 
 
 class Feature(NamedTuple):
@@ -23,30 +24,29 @@ class Feature(NamedTuple):
 
     low: float
     high: float
-    value: Callable[[MarketState, MarketParams], Number]
+    value: Callable[[MarketState, MarketParams, ArrayNamespace], Number]
     description: str
 
 
-def _inventory(state: MarketState, params: MarketParams) -> Number:
+def _inventory(state: MarketState, params: MarketParams, xp: ArrayNamespace) -> Number:
     return state.inventory / params.I_max
 
 
-def _time_left(state: MarketState, params: MarketParams) -> Number:
+def _time_left(state: MarketState, params: MarketParams, xp: ArrayNamespace) -> Number:
     return (params.T - state.t) / params.T
 
 
-def _mid_change(state: MarketState, params: MarketParams) -> Number:
+def _mid_change(state: MarketState, params: MarketParams, xp: ArrayNamespace) -> Number:
     # Bounded like every other feature: exact within [-1, 1] without noise, clipped beyond a 4σ or jump move.
-    scaled = state.mid_change / params.mid_move_scale
-    return namespace(scaled).clip(scaled, -1.0, 1.0)
+    return xp.clip(state.mid_change / params.mid_move_scale, -1.0, 1.0)
 
 
-def _last_fill(state: MarketState, params: MarketParams) -> Number:
+def _last_fill(state: MarketState, params: MarketParams, xp: ArrayNamespace) -> Number:
     return -state.traded / params.max_size
 
 
-def _last_side(state: MarketState, params: MarketParams) -> Number:
-    return namespace(state.traded).sign(state.traded)
+def _last_side(state: MarketState, params: MarketParams, xp: ArrayNamespace) -> Number:
+    return xp.sign(state.traded)
 
 
 FEATURES: dict[str, Feature] = {
@@ -97,24 +97,22 @@ class Observer:
         self.features = check_features(features)
         self._values = tuple(FEATURES[name].value for name in self.features)
 
-    def __call__(self, state: MarketState, params: MarketParams) -> np.ndarray:
-        """The observations of ``state``: :meth:`one` or :meth:`batch`, by the state's type."""
-        return self.batch(state, params) if isinstance(state.t, np.ndarray) else self.one(state, params)
+    def __call__(self, state: MarketState, params: MarketParams, xp: ArrayNamespace | None = None) -> np.ndarray:
+        """The observations of ``state``: :meth:`one` or :meth:`batch`, by its namespace (default: its values')."""
+        xp = namespace_of(state.t) if xp is None else xp
+        return self.batch(state, params, xp) if xp.is_array else self.one(state, params)
 
     def one(self, state: MarketState, params: MarketParams) -> np.ndarray:
         """The observation of one environment's state (Python numbers), shape ``(d,)``."""
         values = []  # a loop, not a list comprehension: no extra frame on one env's hot path
         for value in self._values:
-            values.append(value(state, params))
+            values.append(value(state, params, SCALAR))
         return np.array(values, np.float32)
 
-    def batch(self, state: MarketState, params: MarketParams) -> np.ndarray:
+    def batch(self, state: MarketState, params: MarketParams, xp: ArrayNamespace = NUMPY) -> np.ndarray:
         """The observations of a batch's state (arrays of length ``n``), shape ``(n, d)``."""
-        # The columns are written into one (n, d) block, cheaper than stacking rows and transposing them.
-        obs = np.empty((len(state.t), len(self._values)), dtype=np.float32)
-        for column, value in enumerate(self._values):
-            obs[:, column] = value(state, params)
-        return obs
+        observations = xp.as_float32(xp.stack([value(state, params, xp) for value in self._values], axis=-1))
+        return observations  # type: ignore[return-value]  # an array of the namespace
 
 
 def action_space(params: MarketParams, normalize: bool) -> spaces.Box:
@@ -157,40 +155,35 @@ class ActionDecoder:
         """The offsets of one action (``batch=None``: two Python floats) or of ``batch`` of them (two arrays)."""
         return self.one(actions) if batch is None else self.batch(actions, batch)
 
-    def one(self, action: object) -> tuple[float, float]:
+    def one(self, action: object) -> tuple[Number, Number]:
         """The offsets of one action of shape ``(2,)``, as two Python floats."""
         array = _checked(action, (2,))
         bid, ask = array.tolist()
         if not (math.isfinite(bid) and math.isfinite(ask)):
             raise ValueError(f"action must be finite; got {array!r}")
-        # Clipping after the affine map keeps the offsets within bounds exactly; :meth:`batch` applies the same
+        # Clipping after the affine map keeps the offsets within bounds exactly; :meth:`offsets` applies the same
         # floating-point operations, so the two agree to the last bit.
-        lo, hi, scale, shift, clip = self.low, self.high, self.scale, self.shift, scalar.clip
+        lo, hi, scale, shift, clip = self.low, self.high, self.scale, self.shift, SCALAR.clip
         return clip(scale * bid + shift, lo, hi), clip(scale * ask + shift, lo, hi)
 
     def batch(self, actions: object, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """The offsets of ``batch`` actions of shape ``(batch, 2)``, as two float64 arrays."""
+        """The offsets of ``batch`` actions of shape ``(batch, 2)``, as two float64 arrays (checked first)."""
         array = _checked(actions, (batch, 2))
-        # Two reductions find NaN and infinities (a NaN or ±inf extreme) and tell whether clipping is needed at all.
-        smallest, largest = float(array.min()), float(array.max())
-        if not (math.isfinite(smallest) and math.isfinite(largest)):
+        if not np.isfinite(array).all():
             bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
             raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
-        offsets = np.array(array.T, dtype=np.float64)  # rows, so the many operations downstream run on contiguous data
-        lo, hi, scale, shift = self.low, self.high, self.scale, self.shift
-        if self.normalize:
-            # The map is increasing and rounds monotonically: the extremes map to the extremes (as Python floats,
-            # which overflow to ±inf without a warning).
-            smallest, largest = scale * smallest + shift, scale * largest + shift
-            if math.isinf(smallest) or math.isinf(largest):
-                # A huge finite action would overflow in the map. Actions beyond ±2 map beyond the bounds, where the
-                # clip below puts them, so bringing them to ±2 first changes nothing (and matches :meth:`one`).
-                np.clip(offsets, -2.0, 2.0, out=offsets)
-            offsets *= scale
-            offsets += shift
-        if smallest < lo or largest > hi:
-            np.clip(offsets, lo, hi, out=offsets)
+        offsets = np.asarray(self.offsets(array.T.astype(np.float64), NUMPY))  # rows: contiguous for the step
         return offsets[0], offsets[1]
+
+    def offsets(self, actions: Number, xp: ArrayNamespace) -> Number:
+        """The offsets of finite actions of any shape, within ``[delta_min, delta_max]``: the map, then a clip.
+
+        A normalised action beyond ±2 maps beyond the bounds, where the clip puts it; bringing it to ±2 first
+        changes nothing, and spares a huge finite action an overflow in the map.
+        """
+        if self.normalize:
+            actions = self.scale * xp.clip(actions, -2.0, 2.0) + self.shift
+        return xp.clip(actions, self.low, self.high)
 
 
 def _checked(actions: object, expected: tuple[int, ...]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,9 +14,6 @@ from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState
 from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
-
-if TYPE_CHECKING:
-    from mm_env.competition.core import CompetitionState
 
 
 class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
@@ -120,13 +117,13 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
             stepped = ~resetting
             before = self._batch.state  # a step makes new state arrays, so this stays the state before it
             outcome, info = self._batch.step(actions, self.np_random, active=stepped)
-            terminated = outcome.terminated.astype(bool)
+            terminated = np.asarray(outcome.terminated).astype(bool)
             masks = dict.fromkeys(self._state_masks, self._all) | dict.fromkeys(self._trade_masks, stepped)
         else:
             stepped = self._all
             before = self._batch.state
             outcome, info = self._batch.step(actions, self.np_random)
-            terminated = outcome.terminated
+            terminated = np.asarray(outcome.terminated)
             masks = self._full_masks
         truncated = self._batch.truncated(terminated)
         if stepped is not self._all:
@@ -135,17 +132,16 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         info.update(masks)
         if self._renderer is not None:
             self._record_first(before, bool(stepped[0]), outcome, info)
-        return self._batch.observe(), outcome.reward, terminated, truncated, info
+        return self._batch.observe(), np.asarray(outcome.reward), terminated, truncated, info
 
-    def _record_first(
-        self, before: MarketState | CompetitionState, stepped: bool, outcome: BatchOutcome, info: dict[str, Any]
-    ) -> None:
+    def _record_first(self, before: MarketState, stepped: bool, outcome: BatchOutcome, info: dict[str, Any]) -> None:
         """Add environment 0's step to the rendered history; its autoreset step starts a new episode instead."""
         assert self._renderer is not None
         if not stepped:
             self._renderer.clear()
             return
-        self._renderer.record(before.mid[0], info["bid"][0], info["ask"][0], info["inventory"][0], outcome.reward[0])
+        mid, reward = np.asarray(before.mid)[0], np.asarray(outcome.reward)[0]
+        self._renderer.record(mid, info["bid"][0], info["ask"][0], info["inventory"][0], reward)
 
     # Gymnasium 1.2 (what RLlib pins) types a frame as an unbound TypeVar, which no concrete return type overrides.
     def render(self) -> tuple[np.ndarray] | None:  # type: ignore[override, unused-ignore]

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mm_env.dynamics import Draws, MarketState
-from mm_env.params import MarketParams, make_params
+from mm_env.params import MarketParams
+from mm_env.presets import make_params
 
 ENV_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ENV_ID = "mm_env/ArticleMarketMaker-v0"

@@ -1,4 +1,4 @@
-"""The article's four scenarios (MODEL.md §5) through ``agents.article``: its findings on identical draws."""
+"""The article's four scenarios (MODEL.md §5) through ``agents.reproduce.article``: its findings on identical draws."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.article import run_scenario
-from mm_env.params import ARTICLE_SCENARIOS
+from agents.reproduce.article import run_scenario
+from mm_env.presets import ARTICLE_SCENARIOS
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = range(8)
@@ -127,7 +127,7 @@ def test_different_seeds_give_different_traders(runs):
 def test_cli_article_writes_four_pngs(tmp_path):
     out = tmp_path / "article"
     result = subprocess.run(
-        [sys.executable, "-m", "agents.article", "--seed", "3", "--out", str(out)],
+        [sys.executable, "-m", "agents.cli.article", "--seed", "3", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.dp import evaluate_tables, side_outcomes, solve_dp
+from agents.evaluation.tuning import tune_article_rule, tune_linear_skew
+from agents.exact.dp import evaluate_tables, side_outcomes, solve_dp
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
-from agents.tuning import tune_article_rule, tune_linear_skew
-from mm_env.params import ARTICLE_SCENARIOS, make_params
+from mm_env.presets import ARTICLE_SCENARIOS, make_params
 
 DEFAULT = make_params("default")
 

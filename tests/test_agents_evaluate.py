@@ -1,4 +1,4 @@
-"""The comparison harness ``agents.evaluate``: the table rows, the Markdown, the report files and the CLI."""
+"""The comparison harness ``agents.evaluation``: the table rows, the Markdown, the report files and the CLI."""
 
 from __future__ import annotations
 
@@ -12,18 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.dp import evaluate_tables, solve_dp, unsolvable_reason
-from agents.evaluate import (
-    REFERENCE_NAME,
-    PolicyReport,
-    baseline_policies,
-    compare,
-    markdown_table,
-    run_episodes,
-    write_report,
-)
+from agents.evaluation.compare import REFERENCE_NAME, PolicyReport, baseline_policies, compare
+from agents.evaluation.report import markdown_table, write_report
+from agents.evaluation.rollout import run_episodes
+from agents.exact.dp import evaluate_tables, solve_dp, unsolvable_reason
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
-from mm_env.params import ARTICLE_SCENARIOS, make_params
+from mm_env.presets import ARTICLE_SCENARIOS, make_params
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = make_params("default")
@@ -165,7 +159,7 @@ def run_cli(module, *args, cwd=REPO, timeout=120):
 
 def test_cli_evaluate(tmp_path):
     out = tmp_path / "evaluate"
-    result = run_cli("agents.evaluate", "--episodes", "500", "--no-tuning", "--out", str(out))
+    result = run_cli("agents.cli.evaluate", "--episodes", "500", "--no-tuning", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "| policy |" in result.stdout and "DP optimum" in result.stdout and REFERENCE_NAME in result.stdout
     assert "Traceback" not in result.stderr
@@ -188,7 +182,7 @@ def test_cli_evaluate(tmp_path):
 
 def test_cli_evaluate_article_preset(tmp_path):
     out = tmp_path / "article"
-    result = run_cli("agents.evaluate", "--preset", "article", "--episodes", "200", "--out", str(out))
+    result = run_cli("agents.cli.evaluate", "--preset", "article", "--episodes", "200", "--out", str(out))
     assert result.returncode == 0, result.stderr
     payload = json.loads((out / "comparison.json").read_text())
     assert payload["params"]["mode"] == "article"
@@ -222,7 +216,7 @@ def test_cli_evaluate_article_preset(tmp_path):
     ],
 )
 def test_cli_evaluate_bad_arguments(tmp_path, args, message):
-    result = run_cli("agents.evaluate", *args, "--no-tuning", "--out", str(tmp_path / "never"))
+    result = run_cli("agents.cli.evaluate", *args, "--no-tuning", "--out", str(tmp_path / "never"))
     assert result.returncode == 2
     assert message in result.stderr
     assert "error:" in result.stderr and "usage:" in result.stderr
@@ -241,7 +235,7 @@ def test_an_article_scenario_is_evaluated_with_its_own_rule(name):
 def test_cli_evaluate_refuses_an_unwritable_out_before_computing(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    result = run_cli("agents.evaluate", "--episodes", "2", "--out", str(blocker / "results"))
+    result = run_cli("agents.cli.evaluate", "--episodes", "2", "--out", str(blocker / "results"))
     assert result.returncode == 2
     assert "--out: cannot write results" in result.stderr and "Traceback" not in result.stderr
     assert "| policy |" not in result.stdout  # nothing was computed
@@ -250,7 +244,7 @@ def test_cli_evaluate_refuses_an_unwritable_out_before_computing(tmp_path):
 def test_cli_evaluate_without_out_never_overwrites_an_earlier_evaluation(tmp_path):
     args = ["--episodes", "20", "--no-tuning", "--env-kwargs", "T=5", "lam=0.002"]
     for _ in range(2):
-        result = run_cli("agents.evaluate", *args, cwd=tmp_path)
+        result = run_cli("agents.cli.evaluate", *args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert folders == ["evaluate_preset-default_T-5_lam-0.002_1", "evaluate_preset-default_T-5_lam-0.002_2"]

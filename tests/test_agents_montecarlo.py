@@ -1,4 +1,4 @@
-"""Monte Carlo runs of the environment (``agents.evaluate.run_episodes``) against the exact evaluation.
+"""Monte Carlo runs of the environment (``agents.evaluation.rollout.run_episodes``) against the exact evaluation.
 
 ``evaluate_tables`` enumerates outcomes of the model; ``run_episodes`` steps the batched environment. They share no
 code beyond the parameters, so agreement checks both.
@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pytest
 
-from agents.dp import evaluate_tables, solve_dp
-from agents.evaluate import run_episodes
+from agents.evaluation.rollout import run_episodes
+from agents.exact.dp import evaluate_tables, solve_dp
 from agents.policies import ArticleRule, ConstantSpread, DPPolicy, LinearSkew
 from mm_env.env import MarketMakingEnv
-from mm_env.params import make_params
+from mm_env.presets import make_params
 
 EPISODES = 8000
 

@@ -9,11 +9,11 @@ from gymnasium.wrappers import RenderCollection
 from matplotlib.figure import Figure
 
 import mm_env  # noqa: F401  (registers the ids)
-from agents.dp import solve_dp
-from agents.plots import episode_figure, figure_rgb, policy_figure, save_figure
+from agents.evaluation.figures import episode_figure, figure_rgb, policy_figure, save_figure
+from agents.exact.dp import solve_dp
 from agents.policies import ArticleRule, DPPolicy, LinearSkew
 from mm_env.env import MarketMakingEnv
-from mm_env.params import make_params
+from mm_env.presets import make_params
 
 PARAMS = make_params("default", T=40, I_max=20)
 

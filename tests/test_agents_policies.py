@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.dp import solve_dp, table_shape
+from agents.exact.dp import solve_dp, table_shape
 from agents.policies import (
     ArticleRule,
     ConstantSpread,
@@ -17,7 +17,7 @@ from agents.policies import (
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState
 from mm_env.env import MarketMakingEnv
-from mm_env.params import make_params
+from mm_env.presets import make_params
 from mm_env.spaces import decode_actions
 from mm_env.vector_env import MarketMakingVectorEnv
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from helpers import trader_draws
 
-from mm_env.batch import step_info
 from mm_env.dynamics import initial_state, transition
 from mm_env.env import MarketMakingEnv
-from mm_env.params import ARTICLE_SCENARIOS
+from mm_env.info import step_info
+from mm_env.presets import ARTICLE_SCENARIOS
 
 SCENARIOS = sorted(ARTICLE_SCENARIOS)
 
@@ -93,7 +93,7 @@ def replay_in_mm_env(name: str, sides: list[int], sizes: list[int]) -> dict[str,
         draws = trader_draws(side, size, 0.999, params=p)
         before = state
         state, outcome = transition(before, bid_offset, ask_offset, draws, p)
-        info = step_info(before, state, bid_offset, ask_offset, outcome)
+        info = step_info(before, state, bid_offset, ask_offset, outcome, p)
         assert outcome.executed == size
         out["mid"].append(state.mid)
         out["inventory"].append(state.inventory)

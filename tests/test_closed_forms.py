@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from agents.closed_forms import (
+from agents.exact.dp import evaluate_tables, solve_dp
+from agents.policies.closed_forms import (
     BASELINES,
     AvellanedaStoikov,
     CarteaJaimungal,
@@ -29,8 +30,7 @@ from agents.closed_forms import (
     continuous_time_mapping,
     metzler_expm,
 )
-from agents.dp import evaluate_tables, solve_dp
-from mm_env.params import make_params
+from mm_env.presets import make_params
 
 PRESET = make_params("cartea_jaimungal")
 

@@ -2,25 +2,16 @@ import numpy as np
 import pytest
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
 
-from mm_env.competition import (
-    CompetitionConfig,
-    CompetitionParams,
-    compete,
-    env,
-    initial_competition_state,
-    make_competition_params,
-    parallel_env,
-)
-from mm_env.competition.core import sample_competition_draws
+from mm_env.competition import CompetitionConfig, CompetitionParams, env, make_competition_params, parallel_env
 from mm_env.dynamics import Draws, initial_state, sample_draws, transition
-from mm_env.params import make_params
+from mm_env.presets import make_params
 
 
 def one_step(inventory, bid, ask, side=0.2, size=0.5, fill=0.1, tie=0.7, reward="spread"):
     params = make_competition_params(reward=reward)
-    state = initial_competition_state(params, 1)._replace(inventory=np.array([inventory], dtype=float))
+    state = initial_state(params, 1)._replace(inventory=np.array([inventory], dtype=float))
     draws = Draws(np.array([side]), np.array([size]), np.array([fill]), 0.0, None, None, np.array([tie]))
-    return compete(state, np.array([bid], dtype=float), np.array([ask], dtype=float), draws, params)
+    return transition(state, np.array([bid], dtype=float), np.array([ask], dtype=float), draws, params)
 
 
 def test_hand_computed_tie_goes_to_the_drawn_market_maker():
@@ -67,11 +58,11 @@ def test_no_fill_when_the_best_quote_is_refused():
 def test_ties_are_split_evenly():
     params = make_competition_params(num_market_makers=3)
     n = 60_000
-    state = initial_competition_state(params, n)
-    draws = sample_competition_draws(np.random.default_rng(0), params, n)
+    state = initial_state(params, n)
+    draws = sample_draws(np.random.default_rng(0), params, n)
     draws = draws._replace(fill=np.zeros(n))  # every quote accepted
     quotes = np.full((n, 3), 0.5)
-    _, outcome = compete(state, quotes, quotes, draws, params)
+    _, outcome = transition(state, quotes, quotes, draws, params)
     shares = np.bincount(outcome.winner, minlength=3) / n
     assert shares == pytest.approx([1 / 3] * 3, abs=4 * np.sqrt(2 / 9 / n))
 
@@ -92,11 +83,11 @@ def test_one_market_maker_reproduces_the_one_mm_core_bit_for_bit(preset, overrid
     game = CompetitionParams(market, num_market_makers=1, tick=0.25)
     n = 32
     rng_one, rng_game, quotes = (np.random.default_rng(s) for s in (1, 1, 5))
-    one, many = initial_state(market, n), initial_competition_state(game, n)
+    one, many = initial_state(market, n), initial_state(game, n)
     for _ in range(market.T):
         bid, ask = game.on_grid(quotes.uniform(0, 2, n)), game.on_grid(quotes.uniform(0, 2, n))
         one, one_outcome = transition(one, bid, ask, sample_draws(rng_one, market, n), market)
-        many, outcome = compete(many, bid[:, None], ask[:, None], sample_competition_draws(rng_game, game, n), game)
+        many, outcome = transition(many, bid[:, None], ask[:, None], sample_draws(rng_game, game, n), game)
         assert np.array_equal(outcome.reward[:, 0], one_outcome.reward)
         assert np.array_equal(many.inventory[:, 0], one.inventory)
         assert np.array_equal(many.cash[:, 0], one.cash)
@@ -123,9 +114,7 @@ def test_offsets_are_rounded_to_the_tick_grid_within_bounds():
 
 def test_observations_list_own_then_other_inventories_then_time_left():
     config = CompetitionConfig.from_kwargs(num_market_makers=3)
-    state = initial_competition_state(config.params, 1)._replace(
-        inventory=np.array([[10.0, -20.0, 5.0]]), t=np.array([50.0])
-    )
+    state = initial_state(config.params, 1)._replace(inventory=np.array([[10.0, -20.0, 5.0]]), t=np.array([50.0]))
     obs = config.observe(state)[0]
     expected = [[0.2, -0.4, 0.1, 0.75], [-0.4, 0.2, 0.1, 0.75], [0.1, 0.2, -0.4, 0.75]]
     np.testing.assert_allclose(obs, expected, rtol=1e-6)
@@ -148,13 +137,13 @@ def test_parallel_env_rewards_match_the_core_on_the_same_seed():
     game = parallel_env(T=30)
     observations, _ = game.reset(seed=3)
     rng = np.random.default_rng(3)
-    state = initial_competition_state(game.params, 1)
+    state = initial_state(game.params, 1)
     total = np.zeros(2)
     while game.agents:
         actions = {"mm_0": np.array([-0.7, -0.8]), "mm_1": np.array([-0.75, -0.72])}
         _, rewards, *_ = game.step(actions)
-        bid, ask = game.config.decode(np.array([[actions["mm_0"], actions["mm_1"]]]), (1, 2))
-        state, outcome = compete(state, bid, ask, sample_competition_draws(rng, game.params, 1), game.params)
+        bid, ask = game.config.decode(np.array([[actions["mm_0"], actions["mm_1"]]]), 1)
+        state, outcome = transition(state, bid, ask, sample_draws(rng, game.params, 1), game.params)
         assert [rewards["mm_0"], rewards["mm_1"]] == outcome.reward[0].tolist()
         total += outcome.reward[0]
     assert np.abs(total).sum() > 0

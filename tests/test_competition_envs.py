@@ -5,11 +5,11 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.vec_env import VecMonitor
 
 import mm_env
-from agents.opponents import EachOnItsOwn, opponent_policy
-from agents.policies import ArticleRule, ConstantSpread
+from agents.policies import ArticleRule, ConstantSpread, EachOnItsOwn
 from mm_env.competition import parallel_env
 from mm_env.competition.sb3_vec_env import CompetitionVecEnv
 from mm_env.competition.single import CompetingMarketMakersEnv
+from mm_env.opponents import make_opponent
 
 
 def run_single(env, actions, seed):
@@ -103,7 +103,7 @@ def test_bad_opponents_and_learners_are_refused():
 
 
 def test_one_mm_policies_quote_from_their_own_inventory():
-    policy = opponent_policy("article", mm_env.competition.make_competition_params())
+    policy = make_opponent("article", mm_env.competition.make_competition_params())
     env = parallel_env()
     env.reset(seed=0)
     state = env.model_state._replace(inventory=np.array([[10.0, -10.0]]))

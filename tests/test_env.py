@@ -15,7 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import mm_env  # noqa: F401  (registers the ids)
 from mm_env.env import MarketMakingEnv
-from mm_env.params import make_params
+from mm_env.presets import make_params
 
 FEATURE_SETS = [("inventory", "time_left"), ALL_FEATURES]
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from agents.dp import (
+from agents.exact.dp import (
     DPSolution,
     evaluate_tables,
     exact_solution,
@@ -25,7 +25,7 @@ from agents.dp import (
     unsolvable_reason,
 )
 from agents.policies import ArticleRule
-from mm_env.params import PRESETS, make_params
+from mm_env.presets import PRESETS, make_params
 from mm_env.vector_env import MarketMakingVectorEnv
 
 # --------------------------------------------------------------------------------------------------------------------

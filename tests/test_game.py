@@ -17,21 +17,23 @@ import time
 import numpy as np
 import pytest
 
-from agents import game
-from agents.dp import solve_dp
-from agents.game import (
-    GamePolicy,
+from agents.exact.dp import solve_dp
+from agents.exact.game import (
     best_response,
     collusion_index,
     evaluate_joint,
     game_unsolvable_reason,
+    model,
     nash_conv,
+    solve,
     solve_cartel,
     solve_equilibrium,
 )
 from agents.policies import ConstantSpread
-from mm_env.competition.core import compete, initial_competition_state, sample_competition_draws
-from mm_env.competition.params import CompetitionParams, make_competition_params
+from agents.policies.joint import GamePolicy
+from mm_env.dynamics import initial_state, sample_draws, transition
+from mm_env.params import CompetitionParams
+from mm_env.presets import make_competition_params
 
 # A small game on a coarse grid: ticks 0, 0.25, …, 2 (9 ticks), sizes that the limit cuts often.
 TINY = dict(T=3, I_max=3, sizes=(1, 2), size_probs=(0.6, 0.4), delta_max=2.0, lam=0.02, kappa=0.1)
@@ -327,12 +329,12 @@ def test_best_response_matches_brute_force_over_every_tick(name, player):
 def random_stage_games(seed: int, count: int = 4000):
     """Random stage games on the tiny grid (ticks 0…8): sizes, win and lose changes of both signs, capacities."""
     rng = np.random.default_rng(seed)
-    tree = game._Tree(TINY_GAMES["mtm"])
+    tree = model.Tree(TINY_GAMES["mtm"])
     mean = rng.choice([0.5, 1.0, 1.6, 2.0], size=(2, count))
     win = rng.normal(0.0, 1.5, size=(2, count))
     lose = rng.normal(0.0, 1.0, size=(2, count)) * rng.choice([0.0, 1.0, 3.0], size=(2, count))
     can = rng.random((2, count)) < 0.9
-    return tree, game._Stage(tree, np.where(can, mean, 0.0), win, lose, can)
+    return tree, model.Stage(tree, np.where(can, mean, 0.0), win, lose, can)
 
 
 def payoff_matrices(stage) -> tuple[np.ndarray, np.ndarray]:
@@ -342,7 +344,7 @@ def payoff_matrices(stage) -> tuple[np.ndarray, np.ndarray]:
     count, k = stage.mean.shape[1], len(ticks)
     x0 = np.broadcast_to(ticks[None, :, None], (count, k, k))
     x1 = np.broadcast_to(ticks[None, None, :], (count, k, k))
-    expand = game._Stage(tree, *(a[:, :, None, None] for a in (stage.mean, stage.win, stage.lose, stage.can)))
+    expand = model.Stage(tree, *(a[:, :, None, None] for a in (stage.mean, stage.win, stage.lose, stage.can)))
     return np.stack([expand.payoff(j, x0, x1) for j in range(2)]), ticks
 
 
@@ -368,7 +370,7 @@ def test_stage_equilibrium_on_random_stage_games():
     gains = np.maximum(
         payoff[0].max(axis=1, keepdims=True) - payoff[0], payoff[1].max(axis=2, keepdims=True) - payoff[1]
     )
-    x0, x1, gain = game._equilibrium_stage(stage)
+    x0, x1, gain = solve._equilibrium_stage(stage)
     rows = np.arange(len(x0))
     chosen = gains[rows, (x0 - tree.lo).astype(int), (x1 - tree.lo).astype(int)]
     smallest = gains.reshape(len(rows), -1).min(axis=1)
@@ -492,18 +494,18 @@ def test_candidates_are_what_the_exhaustive_search_selects():
     for reward in ("spread", "mtm"):
         params = make_competition_params("default", reward=reward, T=25, I_max=12, tick=0.02)
         solution = solve_equilibrium(params, certify=False)
-        tree = game._Tree(params)
+        tree = model.Tree(params)
         n2 = tree.n_levels**2
         for t in range(0, params.market.T, 3):
             stage = tree.stage(solution.value[:, t + 1].reshape(2, n2))
-            x0, x1, _ = game._equilibrium_stage(stage)
+            x0, x1, _ = solve._equilibrium_stage(stage)
             both = stage.can[0] & stage.can[1]
             sub = stage.take(both)
             reservation = (sub.lose - sub.win) / sub.safe_mean
             same = np.floor(reservation[0] / tree.tick) == np.floor(reservation[1] / tree.tick)
             lower_first = np.where((reservation[0] <= reservation[1])[:, None], [0, 1, 2], [2, 1, 0])
             order = np.where(same[:, None], lower_first[:, [1, 0, 2]], lower_first)
-            e0, e1, _ = game._exhaustive(sub, order)
+            e0, e1, _ = solve._exhaustive(sub, order)
             np.testing.assert_array_equal(x0[both], e0)
             np.testing.assert_array_equal(x1[both], e1)
 
@@ -531,7 +533,7 @@ def test_competition_narrows_the_spread_and_the_cartel_earns_more():
     assert equilibrium.nash_conv.largest_gain < 1e-12
     # The cartel maximises the sum: no joint policy tried here does better, and each MM alone could gain.
     one = GamePolicy.from_one_mm(params, monopoly)
-    for bid, ask in [one.tables(), equilibrium.policy().tables()]:
+    for bid, ask in [one.tables(), GamePolicy.from_solution(equilibrium).tables()]:
         assert evaluate_joint(params, bid, ask).mean.sum() <= cartel.start_value.sum() + 1e-9
     assert cartel.nash_conv.nash_conv > 0.1
 
@@ -566,7 +568,7 @@ def test_game_policy_quotes_the_batched_state():
     params = TINY_GAMES["spread"]
     bid, ask = random_tables(params, seed=3)
     policy = GamePolicy(bid, ask)
-    state = initial_competition_state(params, 4)._replace(
+    state = initial_state(params, 4)._replace(
         t=np.array([0.0, 1.0, 2.0, 3.0]), inventory=np.array([[0.0, 0.0], [-3.0, 2.0], [1.0, -1.0], [3.0, 3.0]])
     )
     quoted_bid, quoted_ask = policy.quote(state, params)
@@ -613,14 +615,14 @@ def test_collusion_index():
 def test_monte_carlo_with_the_environment_core_agrees_with_the_exact_values(overrides):
     params = make_competition_params("default", T=30, I_max=10, tick=0.05, **overrides)
     solution = solve_equilibrium(params, certify=False)
-    policy = solution.policy()
+    policy = GamePolicy.from_solution(solution)
     n = 4000
     rng = np.random.default_rng(2024)
-    state = initial_competition_state(params, n)
+    state = initial_state(params, n)
     total = np.zeros((n, 2))
     for _ in range(params.market.T):
         bid, ask = policy.quote(state, params)
-        state, outcome = compete(state, bid, ask, sample_competition_draws(rng, params, n), params)
+        state, outcome = transition(state, bid, ask, sample_draws(rng, params, n), params)
         total += outcome.reward
     assert outcome.terminated.all()
     error = solution.std / math.sqrt(n)

@@ -13,12 +13,18 @@ from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
-from agents import game
-from agents.game_eval import LearnedJointPolicy, exact_reference, joint_tables, judge, run_games
-from agents.game_training import game_setup, is_game
-from agents.opponents import opponent_policy
+from agents.evaluation.game import exact_reference, joint_tables, judge
+from agents.evaluation.rollout import run_games
+from agents.exact import game
+from agents.policies.joint import GamePolicy
+from agents.policies.learned import LearnedJointPolicy
+from agents.training.experiment import load_agents
+from agents.training.families import family_of
+from agents.training.game import CompetingMarketMakers
+from agents.training.market import OneMarketMaker
 from mm_env.competition import CompetitionConfig, make_competition_params
 from mm_env.competition.sb3_vec_env import CompetitionVecEnv
+from mm_env.opponents import make_opponent
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["T=20", "I_max=10"]
@@ -39,6 +45,13 @@ TINY = [
     "200",
     "--no-progress-bar",
 ]
+
+
+GAME_ID = "mm_env/CompetingMarketMakers-v0"
+
+
+def game_setup(env_kwargs):
+    return CompetingMarketMakers.from_env(GAME_ID, env_kwargs)
 
 
 class ConstantModel:
@@ -63,15 +76,15 @@ def test_game_setups_from_env_kwargs():
         game_setup({"preset": "article", "opponent": "article"})
     with pytest.raises(ValueError, match="exact solution"):
         game_setup({"num_market_makers": 3})  # the equilibrium is solved for two market makers only
-    assert is_game("mm_env/CompetingMarketMakers-v0") and not is_game("mm_env/MarketMaking-v0")
+    assert family_of(GAME_ID) is CompetingMarketMakers and family_of("mm_env/MarketMaking-v0") is OneMarketMaker
 
 
 def test_games_share_common_random_numbers():
     params = make_competition_params(T=30)
-    first = run_games(opponent_policy("article", params), params, 200, seed=5)
-    again = run_games(opponent_policy("article", params), params, 200, seed=5)
+    first = run_games(make_opponent("article", params), params, 200, seed=5)
+    again = run_games(make_opponent("article", params), params, 200, seed=5)
     np.testing.assert_array_equal(first, again)
-    assert not np.array_equal(first, run_games(opponent_policy("article", params), params, 200, seed=6))
+    assert not np.array_equal(first, run_games(make_opponent("article", params), params, 200, seed=6))
 
 
 def test_learned_policy_quotes_what_the_env_would_do_with_its_actions():
@@ -84,7 +97,7 @@ def test_learned_policy_quotes_what_the_env_would_do_with_its_actions():
     for _ in range(10):
         actions, _ = ConstantModel().predict(obs)
         bid, ask = policy.quote(env.state, config.params)
-        expected_bid, expected_ask = config.decode(actions.reshape(1, 2, 2), (1, 2))
+        expected_bid, expected_ask = config.decode(actions.reshape(1, 2, 2), 1)
         np.testing.assert_array_equal(bid, expected_bid)
         np.testing.assert_array_equal(ask, expected_ask)
         obs, *_ = env.step(actions.astype(np.float32))
@@ -101,10 +114,10 @@ def test_exact_judgement_agrees_with_monte_carlo_and_with_the_exact_tools():
     for j in range(2):
         assert abs(report.mean_return[j] - evaluation.mean[j]) < 4 * report.return_se[j]
     # The equilibrium itself: NashConv 0, collusion index 0, and its own best response.
-    equilibrium = judge(reference.equilibrium.policy(), params, 200, 1, reference)
+    equilibrium = judge(GamePolicy.from_solution(reference.equilibrium), params, 200, 1, reference)
     assert abs(equilibrium.nash_conv) < 1e-9 and abs(equilibrium.collusion_index) < 1e-9
     assert equilibrium.pct_of_best_response == pytest.approx(100.0)
-    cartel = judge(reference.cartel.policy(), params, 200, 1, reference)
+    cartel = judge(GamePolicy.from_solution(reference.cartel), params, 200, 1, reference)
     assert cartel.collusion_index == pytest.approx(1.0)
 
 
@@ -165,14 +178,15 @@ def test_game_setup_refuses_an_opponent_without_a_second_market_maker():
         game_setup({"num_market_makers": 1, "opponent": "article"})
 
 
-def test_a_one_mm_run_folder_is_not_a_game_run(tmp_path):
-    from agents.game_training import load_game_agent
-
+def test_a_run_folder_is_loaded_as_its_own_family(tmp_path):
     with pytest.raises(ValueError, match="no config.yaml"):
-        load_game_agent(tmp_path)
+        load_agents(tmp_path)
     (tmp_path / "config.yaml").write_text("env_id: mm_env/MarketMaking-v0\nalgo: ppo\n")
-    with pytest.raises(ValueError, match="not a run of the competing"):
-        load_game_agent(tmp_path)
+    with pytest.raises(ValueError, match="has no model.zip"):
+        load_agents(tmp_path)
+    (tmp_path / "config.yaml").write_text("env_id: CartPole-v1\nalgo: ppo\n")
+    with pytest.raises(ValueError, match="not a market-making environment"):
+        load_agents(tmp_path)
 
 
 def test_continue_a_game_run(self_play_run, tmp_path):

@@ -70,7 +70,13 @@ def test_sdist_holds_every_tracked_file(dist):
     with tarfile.open(one(dist, "*.tar.gz")) as archive:
         members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert not tracked - members
-    for needed in ("tests/conftest.py", "tests/helpers.py", "agents/hyperparams/ppo.yml", "train.py", "LICENSE"):
+    for needed in (
+        "tests/conftest.py",
+        "tests/helpers.py",
+        "agents/training/hyperparams/ppo.yml",
+        "train.py",
+        "LICENSE",
+    ):
         assert needed in members
 
 
@@ -79,10 +85,10 @@ def test_wheel_carries_hyperparameters_type_marker_and_console_scripts(dist):
         names = set(wheel.namelist())
         entry_points = next(wheel.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     for algo in ("ppo", "sac", "td3", "a2c"):
-        assert f"agents/hyperparams/{algo}.yml" in names
+        assert f"agents/training/hyperparams/{algo}.yml" in names
     assert {"mm_env/py.typed", "agents/py.typed"} <= names
-    assert "mm-env-train = agents.train:main" in entry_points
-    assert "mm-env-sweep = agents.sweep:main" in entry_points
+    assert "mm-env-train = agents.cli.train:main" in entry_points
+    assert "mm-env-sweep = agents.cli.sweep:main" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)
 
 
@@ -91,9 +97,9 @@ import importlib.util, sys
 import gymnasium as gym
 import numpy as np
 import mm_env
-from agents.dp import exact_solution
-from agents.evaluate import baseline_policies, compare
-from agents.game import solve_equilibrium
+from agents.exact.dp import exact_solution
+from agents.evaluation.compare import baseline_policies, compare
+from agents.exact.game import solve_equilibrium
 from mm_env.competition import make_competition_params
 
 env = gym.make(mm_env.MARKET_MAKING_ID, T=20)
@@ -123,7 +129,7 @@ def test_core_wheel_installs_and_runs_with_gymnasium_numpy_and_scipy_only(dist, 
     result = run([str(bin_dir / "python"), "-c", CORE_SCRIPT], cwd=tmp_path)
     version, value, rows = result.stdout.split()
     import mm_env
-    from agents.dp import exact_solution
+    from agents.exact.dp import exact_solution
 
     assert version == mm_env.__version__
     assert float(value) == pytest.approx(exact_solution(mm_env.make_params(T=20)).expected_return, abs=1e-6)
@@ -142,7 +148,7 @@ def test_main_job_trains_evaluates_and_continues_from_a_fresh_venv(dist, tmp_pat
     evaluated = run([train, "--evaluate", str(run_dir), "--final-episodes", "20"], cwd=work)
     assert "common-random-number episodes" in evaluated.stdout
     run(
-        [str(bin_dir / "python"), "-m", "agents.train", "--continue-from", str(run_dir), "--timesteps=512"]
+        [str(bin_dir / "python"), "-m", "agents.cli.train", "--continue-from", str(run_dir), "--timesteps=512"]
         + ["--eval-episodes=20", "--final-episodes=20", "--no-progress-bar", "--log-dir", "runs"],
         cwd=work,
     )

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mm_env.model import ArticleFill, ExponentialFill, MidNoise, Objective, OrderFlow, PriceImpact
-from mm_env.params import ARTICLE_SCENARIOS, FLAT_NAMES, PRESETS, MarketParams, make_params
+from mm_env.params import FLAT_NAMES, MarketParams
+from mm_env.presets import ARTICLE_SCENARIOS, PRESETS, make_params
 
 
 def test_defaults_match_model_section_3():

@@ -15,7 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import mm_env
 from mm_env.env import MarketMakingEnv
-from mm_env.params import PRESETS
+from mm_env.presets import PRESETS
 from mm_env.vector_env import MarketMakingVectorEnv
 
 

@@ -32,10 +32,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common import save_util
 from stable_baselines3.common.vec_env import VecNormalize
 
-from agents import run_folder
-from agents.interrupts import DeferredInterrupts, InterruptOnce, interrupt
-from agents.run_folder import RunFolderError
-from agents.training import ALGORITHMS, algorithm_kwargs, continued_config, load_agents, load_hyperparams
+from agents.storage import files, models, run_folder
+from agents.storage.run_folder import RunFolderError
+from agents.training.experiment import continued_config, load_agents
+from agents.training.hyperparams import ALGORITHMS, algorithm_kwargs, load_hyperparams
+from agents.training.interrupts import DeferredInterrupts, InterruptOnce, interrupt
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,18 +107,18 @@ def copy_of(trained, tmp_path) -> Callable[[str], Path]:
 
 def test_an_interrupted_write_leaves_the_old_file_whole_and_no_temporary_file(tmp_path, monkeypatch):
     path = tmp_path / "model.zip"
-    run_folder.atomic_write_bytes(path, b"old complete version")
+    files.atomic_write_bytes(path, b"old complete version")
 
     def interrupted(descriptor):
         raise KeyboardInterrupt  # as a second Ctrl-C would, after the new bytes were written, before the rename
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_folder.atomic_write_bytes(path, b"new version, never seen half-written")
+        files.atomic_write_bytes(path, b"new version, never seen half-written")
     assert path.read_bytes() == b"old complete version"
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]
     monkeypatch.undo()
-    run_folder.atomic_write_bytes(path, b"new")
+    files.atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"new"
     mask = os.umask(0)
     os.umask(mask)
@@ -140,19 +141,19 @@ def test_the_final_name_of_a_model_is_only_ever_written_by_a_rename(tmp_path, mo
 
     monkeypatch.setattr(os, "open", spy_open)
     monkeypatch.setattr(os, "replace", spy_replace)
-    run_folder.save_model(model, tmp_path)
+    models.save_model(model, tmp_path)
     assert "model.zip" not in opened and replaced == ["model.zip"]
     assert PPO.load(tmp_path / "model.zip", device="cpu").n_steps == 8
 
 
 def test_staged_files_appear_only_when_their_writer_has_finished(tmp_path):
     (tmp_path / "comparison.md").write_text("old")
-    with pytest.raises(RuntimeError), run_folder.staged_files(tmp_path) as staging:
+    with pytest.raises(RuntimeError), files.staged_files(tmp_path) as staging:
         (staging / "comparison.md").write_text("half of the new")
         raise RuntimeError("the writer failed")
     assert [p.name for p in tmp_path.iterdir()] == ["comparison.md"]
     assert (tmp_path / "comparison.md").read_text() == "old"
-    with run_folder.staged_files(tmp_path) as staging:
+    with files.staged_files(tmp_path) as staging:
         (staging / "comparison.md").write_text("new")
         (staging / "comparison.json").write_text("{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["comparison.json", "comparison.md"]
@@ -390,13 +391,11 @@ def test_evaluate_and_continue_use_the_recorded_params_when_env_kwargs_disagree(
 
 
 def test_a_game_run_records_its_whole_game_and_loads_it(game_run):
-    from agents.game_training import load_game_agent
-
     saved = yaml.safe_load((game_run / "config.yaml").read_text())
     assert saved["params"]["num_market_makers"] == 2 and saved["params"]["tick"] == 0.01
     assert saved["params"]["T"] == 20 and saved["params"]["lam"] == 0.005
-    agent, setup, _ = load_game_agent(game_run, device="cpu")
-    assert setup.self_play and setup.config.params.market.T == 20
+    (agent,), family, _ = load_agents(game_run, device="cpu")
+    assert family.self_play and family.params.market.T == 20
     assert not agent.obs_normalizer.norm_obs  # read and checked, but the run normalised its rewards only
 
 
@@ -507,8 +506,8 @@ def test_a_crafted_folder_runs_nothing_through_load_agents(copy_of, tmp_path, ki
 @pytest.fixture(scope="module")
 def game_run(tmp_path_factory) -> Path:
     """A game run folder made by the real code paths, without training (its untrained model is saved)."""
-    from agents.game_training import build_game_model, prepare_game, start_game_run
-    from agents.training import RunConfig
+    from agents.training.config import RunConfig
+    from agents.training.experiment import build_model, prepare, start_run
 
     config = RunConfig(
         env_id="mm_env/CompetingMarketMakers-v0",
@@ -518,25 +517,23 @@ def game_run(tmp_path_factory) -> Path:
         device="cpu",
         log_dir=str(tmp_path_factory.mktemp("game_runs")),
     )
-    prepared = prepare_game(config)
-    model = build_game_model(prepared)
-    run_dir = start_game_run(prepared)
-    run_folder.save_model(model, run_dir)
+    prepared = prepare(config)
+    model = build_model(prepared)
+    run_dir, _ = start_run(prepared)
+    models.save_model(model, run_dir)
     return run_dir
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_crafted_game_folder_runs_nothing_through_load_game_agent(game_run, tmp_path, kind):
-    from agents.game_training import load_game_agent
-
+def test_a_crafted_game_folder_runs_nothing_through_load_agents(game_run, tmp_path, kind):
     run_dir, marker = Path(shutil.copytree(game_run, tmp_path / "crafted")), tmp_path / "ran"
     craft(run_dir, kind, marker)
     if kind == "payload in an entry we supply":
-        agent, _, _ = load_game_agent(run_dir, device="cpu")
+        (agent,), _, _ = load_agents(run_dir, device="cpu")
         assert agent.seats == (0, 1)
     else:
         with pytest.raises(RunFolderError, match="refusing to unpickle|old pickle format"):
-            load_game_agent(run_dir, device="cpu")
+            load_agents(run_dir, device="cpu")
     assert not marker.exists()
 
 
@@ -566,7 +563,7 @@ def small_model(algo: str, tmp_path: Path) -> tuple[Path, dict]:
 @pytest.mark.filterwarnings("ignore:`n_steps=3` is ignored")  # SB3's own loading, of the trusted file
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_the_objects_we_supply_make_the_model_unpickling_would(algo, tmp_path):
-    from agents.training import load_model
+    from agents.training.algorithm import load_model
 
     path, hyperparams = small_model(algo, tmp_path)
     env = MarketMakingVecEnv(4)
@@ -598,8 +595,8 @@ def test_statistics_round_trip_through_json(tmp_path):
     venv.reset()
     for _ in range(50):
         venv.step(np.random.default_rng(1).uniform(-1, 1, (4, 2)).astype(np.float32))
-    run_folder.save_statistics(venv, tmp_path / "vecnormalize.json")
-    restored = run_folder.restore_statistics(tmp_path / "vecnormalize.json", MarketMakingVecEnv(1))
+    models.save_statistics(venv, tmp_path / "vecnormalize.json")
+    restored = models.restore_statistics(tmp_path / "vecnormalize.json", MarketMakingVecEnv(1))
     assert isinstance(restored.obs_rms, type(venv.obs_rms))
     np.testing.assert_array_equal(restored.obs_rms.mean, venv.obs_rms.mean)
     np.testing.assert_array_equal(restored.obs_rms.var, venv.obs_rms.var)
@@ -621,12 +618,12 @@ def test_statistics_round_trip_through_json(tmp_path):
 )
 def test_damaged_statistics_are_refused(tmp_path, edit, message):
     venv = VecNormalize(MarketMakingVecEnv(2))
-    run_folder.save_statistics(venv, tmp_path / "vecnormalize.json")
+    models.save_statistics(venv, tmp_path / "vecnormalize.json")
     payload = json.loads((tmp_path / "vecnormalize.json").read_text())
     edit(payload)
     (tmp_path / "vecnormalize.json").write_text(json.dumps(payload))
     with pytest.raises(RunFolderError, match=message):
-        run_folder.restore_statistics(tmp_path / "vecnormalize.json", MarketMakingVecEnv(1))
+        models.restore_statistics(tmp_path / "vecnormalize.json", MarketMakingVecEnv(1))
 
 
 def test_the_documented_conversion_of_old_pickled_statistics(tmp_path):
@@ -638,9 +635,9 @@ def test_the_documented_conversion_of_old_pickled_statistics(tmp_path):
     for prefix in ("", "best_"):
         pickled = run / f"{prefix}vecnormalize.pkl"
         if pickled.exists():
-            run_folder.save_statistics(pickle.loads(pickled.read_bytes()), run / f"{prefix}vecnormalize.json")
+            models.save_statistics(pickle.loads(pickled.read_bytes()), run / f"{prefix}vecnormalize.json")
             pickled.unlink()
-    restored = run_folder.read_statistics(run, MarketMakingVecEnv(1))
+    restored = models.read_statistics(run, MarketMakingVecEnv(1))
     assert restored is not None and restored.ret_rms.var == old.ret_rms.var and restored.gamma == 0.999
 
 
@@ -655,7 +652,7 @@ def test_model_saves_go_through_a_buffer_sb3_accepts():
 def test_the_command_name_known_before_the_imports_is_the_console_script():
     from importlib.metadata import entry_points
 
-    from agents.arguments import TRAIN_COMMAND
+    from agents import TRAIN_COMMAND
 
     (script,) = [point for point in entry_points(group="console_scripts") if point.name == TRAIN_COMMAND]
-    assert script.value == "agents.train:main"
+    assert script.value == "agents.cli.train:main"

@@ -12,7 +12,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from mm_env.env import MarketMakingEnv
-from mm_env.params import make_params
+from mm_env.presets import make_params
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 

@@ -22,18 +22,11 @@ import yaml
 
 pytest.importorskip("ray.tune")
 
-from agents.sweep import (  # noqa: E402  (after the skip: Ray is optional)
-    RunMetrics,
-    SweepSpec,
-    TrialKey,
-    TrialOutcome,
-    load_spec,
-    main,
-    markdown_table,
-    mean_and_se,
-    read_metrics,
-    summarize,
-)
+from agents.cli.sweep import main  # noqa: E402  (after the skip: Ray is optional)
+from agents.sweep.results import markdown_table, mean_and_se, summarize  # noqa: E402
+from agents.sweep.runs import TrialOutcome, read_metrics  # noqa: E402
+from agents.sweep.spec import SweepSpec, TrialKey, load_spec  # noqa: E402
+from agents.training.family import RunMetrics  # noqa: E402
 
 # A run takes a second or two: short episodes, one PPO update, one periodic evaluation, a small final comparison.
 TINY = {
@@ -112,7 +105,7 @@ def test_in_process_sweep_writes_ordinary_run_folders(in_process_sweep):
         assert run_dir.name.startswith("ppo_")
     assert yaml.safe_load((runs[2] / "config.yaml").read_text())["env_kwargs"] == {"T": 20, "lam": 0.01}
     # train.py --evaluate accepts it: the final comparison again, here on fewer episodes (into a subfolder)
-    from agents.training import evaluate_saved_run
+    from agents.training.experiment import evaluate_saved_run
 
     out = evaluate_saved_run(runs[0], episodes=20, seed=None, device="cpu")
     assert (out / "comparison.json").exists()
@@ -221,7 +214,7 @@ def test_interrupted_sweep_resumes_without_retraining(ray_head, tmp_path, capsys
     spec = write_spec(tmp_path, "resume", algos=["ppo"], seeds=[0, 1, 2])
     out = tmp_path / "out"
     # One trial at a time (2 CPUs each): Ctrl-C after the first lets the second finish or not, never the third.
-    command = [sys.executable, "-m", "agents.sweep", str(spec), "--out", str(out), "--cpus-per-trial", "2"]
+    command = [sys.executable, "-m", "agents.cli.sweep", str(spec), "--out", str(out), "--cpus-per-trial", "2"]
     command += ["--address", ray_head]
     with open(tmp_path / "first.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -259,7 +252,6 @@ BAD_SPECS = [
     ({"algos": ["ppo"], "seeds": [0], "timesteps": -5}, "timesteps=-5 is invalid: must be a positive integer"),
     ({"algos": ["ppo"], "seeds": [0], "final_episodes": 1}, "final_episodes=1 is invalid: must be an integer >= 2"),
     ({"algos": ["ppo"], "seeds": [0], "hyperparams": {"ppo": {"n_stepz": 8}}}, "algo ppo: unknown ppo hyperparam"),
-    ({"algos": ["ppo"], "seeds": [0], "env": "mm_env/CompetingMarketMakers-v0"}, "game is not supported"),
     ({"algos": ["ppo"], "seeds": [0], "env": "CartPole-v1"}, "env='CartPole-v1' is not a market-making environment"),
     (
         {"algos": ["ppo"], "seeds": [0], "grid": {"lam": [0.01]}, "env_kwargs": {"lam": 0.02}},
@@ -325,7 +317,7 @@ def test_spec_reads_floats_in_exponent_notation_and_round_trips(tmp_path):
 
 
 def outcome(cell: str, seed: int, pct: float | None, error: str | None = None) -> TrialOutcome:
-    metrics = None if pct is None else RunMetrics(pct, pct + 1.0, pct / 10, "DP optimum", 111.0)
+    metrics = None if pct is None else RunMetrics(pct, pct + 1.0, pct / 10, "DP optimum", 111.0, exact=True)
     return TrialOutcome(TrialKey(cell, "ppo", seed), None if pct is None else Path(f"/x/{seed}"), metrics, error)
 
 
@@ -362,8 +354,20 @@ def test_metrics_of_a_run_without_dp_are_against_the_best_heuristic(tmp_path):
         {"policy": heuristic, "exact_return": None, "mean_return": 80.0, "pct_of_benchmark": 100.0},
     ]
     (tmp_path / "comparison.json").write_text(json.dumps({"benchmark": heuristic, "rows": rows}))
-    assert read_metrics(tmp_path, "sac") == RunMetrics(50.0, None, 40.0, heuristic, 80.0)
+    (tmp_path / "config.yaml").write_text("env_id: mm_env/MarketMaking-v0\nalgo: sac\n")
+    assert read_metrics(tmp_path, "sac") == RunMetrics(50.0, None, 40.0, heuristic, 80.0, exact=False)
     table = markdown_table(
         summarize([TrialOutcome(TrialKey("base", "sac", 0), tmp_path, read_metrics(tmp_path, "sac"))])
     )
     assert f"| – | SAC | 1/1 | 50.0 | – | 40.00 | best heuristic: {heuristic} | 80.00 |" in table
+
+
+def test_a_game_sweep_is_valid_and_reads_its_runs_against_the_exact_best_response(tmp_path):
+    game = {"env": "mm_env/CompetingMarketMakers-v0", "algos": ["ppo"], "seeds": [0], "grid": {"opponent": ["cartel"]}}
+    spec = load_spec(write_spec(tmp_path, "game", **{**game, "env_kwargs": {"T": 20, "I_max": 10}}))
+    assert spec.trials() == [TrialKey("opponent-cartel", "ppo", 0)]
+    learned = {"name": "PPO (against cartel)", "mean_return": [9.5, 9.0], "exact_return": [10.0, 9.1]}
+    rows = [{**learned, "pct_of_best_response": 80.0}, {"name": "equilibrium", "pct_of_best_response": 100.0}]
+    (tmp_path / "comparison.json").write_text(json.dumps({"setup": "against cartel", "rows": rows}))
+    (tmp_path / "config.yaml").write_text("env_id: mm_env/CompetingMarketMakers-v0\nalgo: ppo\n")
+    assert read_metrics(tmp_path, "ppo") == RunMetrics(80.0, None, 9.5, "exact best response", 12.5, exact=True)

@@ -10,19 +10,11 @@ import yaml
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
-from agents.env_setup import env_config
-from agents.training import (
-    ALGORITHMS,
-    RunConfig,
-    _schedule,
-    algorithm_kwargs,
-    continued_config,
-    load_hyperparams,
-    load_model,
-    next_run_dir,
-    prepare,
-    training_callbacks,
-)
+from agents.training.algorithm import load_model
+from agents.training.config import RunConfig
+from agents.training.experiment import continued_config, next_run_dir, prepare, training_callbacks
+from agents.training.hyperparams import ALGORITHMS, _schedule, algorithm_kwargs, load_hyperparams
+from agents.training.market import env_config
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 
@@ -103,7 +95,7 @@ def test_a_log_std_schedule_sets_the_noise_before_each_rollout_and_the_updates_l
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.callbacks import LogStdSchedule
+    from agents.training.callbacks import LogStdSchedule
 
     seen = []
 
@@ -165,14 +157,14 @@ def test_an_entrys_env_kwargs_are_defaults_that_the_command_line_overrides_key_b
     prepared = prepare(RunConfig(algo="td3", env_kwargs={"lam": 0.004}))
     # What config.yaml records:
     assert prepared.config.env_kwargs == {"observation_features": ["inventory"], "lam": 0.004}
-    assert prepared.env.features == ("inventory",) and prepared.env.params.lam == 0.004
+    assert prepared.family.config.features == ("inventory",) and prepared.family.params.lam == 0.004
     mine = prepare(RunConfig(algo="td3", env_kwargs={"observation_features": ["inventory", "time_left"]}))
-    assert mine.env.features == ("inventory", "time_left")
+    assert mine.family.config.features == ("inventory", "time_left")
     assert prepare(RunConfig(algo="ppo")).config.env_kwargs == {}  # an entry without env_kwargs adds none
     # A saved run's own entry (--continue-from) is read, not the shipped file.
     own = {**td3, "env_kwargs": {"observation_features": ["time_left"]}}
     continued = prepare(RunConfig(algo="td3", hyperparams=own, hyperparams_complete=True))
-    assert continued.env.features == ("time_left",)
+    assert continued.family.config.features == ("time_left",)
     with pytest.raises(ValueError, match=r"env_kwargs=\['lam'\] is invalid: must be a dict"):
         prepare(RunConfig(algo="td3", hyperparams={"env_kwargs": ["lam"]}))
     with pytest.raises(ValueError, match="'nope' is not an environment keyword"):
@@ -200,7 +192,7 @@ def test_a_continued_run_uses_its_own_hyperparameters_and_reads_no_file_outside_
     def no_file(*args, **kwargs):
         raise AssertionError("a continued run read the shipped hyperparameter file")
 
-    monkeypatch.setattr("agents.training.load_hyperparams", no_file)
+    monkeypatch.setattr("agents.training.config.load_hyperparams", no_file)
     prepared = prepare(continued_config(tmp_path))
     assert prepared.hyperparams == own
     assert prepared.timesteps == 5_000_000  # the saved entry's n_timesteps
@@ -240,14 +232,14 @@ def test_an_n_step_model_reloads_with_its_n_step_buffer_and_no_warning(tmp_path)
 
 
 def test_command_line_values_are_literals_and_true_false_in_any_case_are_booleans():
-    from agents.cli import parse_key_values
+    from agents.cli.options import parse_key_values
 
     parsed = parse_key_values(["a=0.5", "b=[1, 2]", "c=false", "d=TRUE", "e=False", "f=word", "g=10**3"])
     assert parsed == {"a": 0.5, "b": [1, 2], "c": False, "d": True, "e": False, "f": "word", "g": "10**3"}
 
 
 def test_a_bracketed_list_of_bare_words_on_the_command_line_is_a_list_of_strings():
-    from agents.cli import parse_key_values
+    from agents.cli.options import parse_key_values
 
     parsed = parse_key_values(
         ["features=[inventory,time_left]", "mixed=[1, x]", "quoted=['a', b]", "empty=[]", "flags=[true,FALSE]"]
@@ -288,7 +280,7 @@ def test_a_bracketed_list_of_bare_words_on_the_command_line_is_a_list_of_strings
     ],
 )
 def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allowed):
-    from agents.training import check_hyperparams
+    from agents.training.hyperparams import check_hyperparams
 
     with pytest.raises(
         ValueError, match=re.escape(f"{key}={value!r} is invalid: must be ") + ".*" + re.escape(allowed)
@@ -306,13 +298,13 @@ def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allo
     ],
 )
 def test_good_hyperparameter_values_pass(good):
-    from agents.training import check_hyperparams
+    from agents.training.hyperparams import check_hyperparams
 
     check_hyperparams(good)
 
 
 def test_models_whose_exact_tables_would_not_fit_in_memory_are_refused_before_anything_starts():
-    from agents.dp import solve_dp, unsolvable_reason
+    from agents.exact.dp import solve_dp, unsolvable_reason
 
     big = {"T": 10**12}
     with pytest.raises(ValueError, match="the exact tables would take .* GiB"):

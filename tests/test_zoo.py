@@ -23,8 +23,9 @@ from rl_zoo3.exp_manager import ExperimentManager  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: E402
 
 import mm_env  # noqa: E402
-from agents.callbacks import LogStdSchedule  # noqa: E402
-from agents.training import ALGORITHMS, HYPERPARAMS_DIR, RUN_KEYS, algorithm_kwargs, training_callbacks  # noqa: E402
+from agents.training.callbacks import LogStdSchedule  # noqa: E402
+from agents.training.experiment import training_callbacks  # noqa: E402
+from agents.training.hyperparams import ALGORITHMS, HYPERPARAMS_DIR, RUN_KEYS, algorithm_kwargs  # noqa: E402
 from agents.zoo import ALGOS, zoo_entry, zoo_hyperparams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def test_zoo_entries_are_ours_with_restarts_as_linear_decays(algo):
         if "log_std_schedule" in entry:  # becomes the zoo's callback entry
             start, end = entry.pop("log_std_schedule")
             callback = zoo[env_id].pop("callback")
-            assert callback == {"agents.callbacks.LogStdSchedule": {"start": start, "end": end}}
+            assert callback == {"agents.training.callbacks.LogStdSchedule": {"start": start, "end": end}}
         assert zoo[env_id].keys() == entry.keys()
         for key, value in entry.items():
             if isinstance(value, str) and value.startswith("restarts_"):

@@ -3,7 +3,7 @@
 ``python -m rl_zoo3.train --algo ppo --env mm_env/MarketMaking-v0 --gym-packages mm_env -conf agents.zoo.ppo``
 trains with them: the zoo's ``-conf`` takes a module path whose ``hyperparams`` attribute maps env ids (and
 ``default``) to entries. ``agents.zoo.ppo``, ``sac``, ``td3`` and ``a2c`` are such modules; each builds its dict from
-``agents/hyperparams/<algo>.yml`` when it is imported, so there is no second copy to keep in step.
+``agents/training/hyperparams/<algo>.yml`` when it is imported, so there is no second copy to keep in step.
 
 Only what the zoo cannot read is converted:
 
@@ -13,7 +13,7 @@ Only what the zoo cannot read is converted:
 * ``policy_kwargs`` naming ``activation_fn`` (``tanh``, ``relu`` …) becomes the Python expression the zoo evaluates,
   since it passes a dict to SB3 as it is.
 * ``log_std_schedule: [start, end]`` becomes the zoo's ``callback`` entry for
-  :class:`agents.callbacks.LogStdSchedule`, the callback that ``python train.py`` adds for it.
+  :class:`agents.training.callbacks.LogStdSchedule`, the callback that ``python train.py`` adds for it.
 
 Everything else (``normalize`` dicts, ``noise_type: normal`` with ``noise_std``, ``policy_kwargs`` dicts, float
 ``n_timesteps``, ``ent_coef: auto_X``, ``env_kwargs``) the zoo reads as we do and is passed unchanged, with one
@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.vec_env import VecNormalize
 
-from agents.training import ACTIVATIONS, HYPERPARAMS_DIR
+from agents.training.hyperparams import ACTIVATIONS, HYPERPARAMS_DIR
 
 # The keys whose values rl_zoo3's ExperimentManager._preprocess_schedules turns into schedules.
 ZOO_SCHEDULED_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
@@ -70,7 +70,7 @@ def zoo_entry(entry: dict[str, Any], where: str = "entry") -> dict[str, Any]:
         converted["policy_kwargs"] = _policy_kwargs_expression(policy_kwargs, where)
     schedule = converted.pop("log_std_schedule", None)
     if schedule is not None:
-        converted["callback"] = {"agents.callbacks.LogStdSchedule": {"start": schedule[0], "end": schedule[1]}}
+        converted["callback"] = {"agents.training.callbacks.LogStdSchedule": {"start": schedule[0], "end": schedule[1]}}
     _check_normalize_gamma(converted, where)
     return converted
 

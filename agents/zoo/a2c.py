@@ -1,4 +1,4 @@
-"""A2C's tuned hyperparameters for the RL Zoo, derived from ``agents/hyperparams/a2c.yml`` (see :mod:`agents.zoo`).
+"""A2C's tuned hyperparameters for the RL Zoo, from ``agents/training/hyperparams/a2c.yml`` (see :mod:`agents.zoo`).
 
 ``python -m rl_zoo3.train --algo a2c --env mm_env/MarketMaking-v0 --gym-packages mm_env -conf agents.zoo.a2c``
 """

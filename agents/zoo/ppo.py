@@ -1,4 +1,4 @@
-"""PPO's tuned hyperparameters for the RL Zoo, derived from ``agents/hyperparams/ppo.yml`` (see :mod:`agents.zoo`).
+"""PPO's tuned hyperparameters for the RL Zoo, from ``agents/training/hyperparams/ppo.yml`` (see :mod:`agents.zoo`).
 
 ``python -m rl_zoo3.train --algo ppo --env mm_env/MarketMaking-v0 --gym-packages mm_env -conf agents.zoo.ppo``
 """

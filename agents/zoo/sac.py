@@ -1,4 +1,4 @@
-"""SAC's tuned hyperparameters for the RL Zoo, derived from ``agents/hyperparams/sac.yml`` (see :mod:`agents.zoo`).
+"""SAC's tuned hyperparameters for the RL Zoo, from ``agents/training/hyperparams/sac.yml`` (see :mod:`agents.zoo`).
 
 ``python -m rl_zoo3.train --algo sac --env mm_env/MarketMaking-v0 --gym-packages mm_env -conf agents.zoo.sac``
 """

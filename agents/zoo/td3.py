@@ -1,4 +1,4 @@
-"""TD3's tuned hyperparameters for the RL Zoo, derived from ``agents/hyperparams/td3.yml`` (see :mod:`agents.zoo`).
+"""TD3's tuned hyperparameters for the RL Zoo, from ``agents/training/hyperparams/td3.yml`` (see :mod:`agents.zoo`).
 
 ``python -m rl_zoo3.train --algo td3 --env mm_env/MarketMaking-v0 --gym-packages mm_env -conf agents.zoo.td3``
 """

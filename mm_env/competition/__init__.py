@@ -1,5 +1,8 @@
 """Competing market makers (``MODEL.md`` §8): ``M`` market makers quoting for one order flow.
 
+Their model is the one-MM model with an agent axis (:class:`CompetitionParams`: the market, ``M`` and the tick), run
+by the same transition (:func:`mm_env.dynamics.transition`) and batch (:class:`mm_env.batch.MarketBatch`).
+
 :func:`parallel_env` and :func:`env` are the PettingZoo forms (parallel and AEC); ``CompetingMarketMakers-v0`` is a
 single-agent Gymnasium env in which the other market makers follow given policies. The exact tools for two market
 makers (equilibrium, cartel, best response, NashConv, the collusion index) are in :mod:`agents.game`.
@@ -7,9 +10,9 @@ makers (equilibrium, cartel, best response, NashConv, the collusion index) are i
 
 from typing import Any
 
-from mm_env.competition.batch import CompetitionBatch, CompetitionConfig
-from mm_env.competition.core import CompetitionOutcome, CompetitionState, compete, initial_competition_state
-from mm_env.competition.params import CompetitionParams, make_competition_params
+from mm_env.competition.config import CompetitionConfig
+from mm_env.params import CompetitionParams
+from mm_env.presets import make_competition_params
 
 # The PettingZoo forms need the optional PettingZoo (``pip install "mm_env[multiagent]"``); they are imported on
 # first use, so that the core, the Gymnasium env and the exact tools work without it.
@@ -31,15 +34,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CompetitionBatch",
     "CompetitionConfig",
-    "CompetitionOutcome",
     "CompetitionParallelEnv",
     "CompetitionParams",
-    "CompetitionState",
-    "compete",
     "env",
-    "initial_competition_state",
     "make_competition_params",
     "parallel_env",
     "raw_env",

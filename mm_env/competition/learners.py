@@ -8,22 +8,16 @@ learning (self-play: each market maker's view is one environment of the batch, a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from mm_env.batch import _check_count
-from mm_env.competition.batch import CompetitionBatch, CompetitionConfig
-from mm_env.competition.core import CompetitionState
-from mm_env.competition.params import CompetitionParams
-
-
-class JointPolicy(Protocol):
-    """A policy for every market maker of a game: offsets ``(n, M)`` from a batch of competition states."""
-
-    def quote(self, state: CompetitionState, params: CompetitionParams) -> tuple[np.ndarray, np.ndarray]:
-        """Bid and ask offsets (price units) of every market maker."""
-        ...
+from mm_env.batch import MarketBatch, check_count
+from mm_env.competition.config import CompetitionConfig
+from mm_env.dynamics import MarketState, wealth
+from mm_env.opponents import Opponent, make_opponent
+from mm_env.params import CompetitionParams
+from mm_env.xp import Number
 
 
 class LearnerOutcome(NamedTuple):
@@ -31,17 +25,6 @@ class LearnerOutcome(NamedTuple):
 
     reward: np.ndarray
     terminated: np.ndarray
-
-
-def resolve_opponent(opponent: Any, params: CompetitionParams) -> JointPolicy:
-    """A joint policy from a name (``"equilibrium"``, ``"cartel"``, ``"article"``, ``"monopoly"``) or an object.
-
-    A one-MM policy of :mod:`agents.policies` quotes for each market maker from its own inventory; an object with
-    ``quote(state, params)`` over competition states is used as it is (see :func:`agents.opponents.opponent_policy`).
-    """
-    from agents.opponents import opponent_policy  # the exact solutions live with the other baselines
-
-    return opponent_policy(opponent, params)
 
 
 class LearnerBatch:
@@ -69,7 +52,7 @@ class LearnerBatch:
         config: CompetitionConfig,
         num_games: int,
         learners: Sequence[int] = (0,),
-        opponent: Any = None,
+        opponent: Opponent | None = None,
         max_episode_steps: int | None = None,
     ) -> None:
         m = config.num_market_makers
@@ -83,23 +66,24 @@ class LearnerBatch:
             raise ValueError(f"market makers {self.others.tolist()} do not learn: give an opponent policy for them")
         if not len(self.others) and opponent is not None:
             raise ValueError("every market maker learns (self-play): there is no opponent to give")
-        self.games = CompetitionBatch(config, num_games)
+        self.games = MarketBatch(config, num_games)
         self.config = config
-        self.params = config.params
-        self.opponent = None if opponent is None else resolve_opponent(opponent, config.params)
+        self.params: CompetitionParams = config.params
+        self.opponent = None if opponent is None else make_opponent(opponent, config.params)
         self.num_games = self.games.num_envs
         self.num_envs = self.num_games * len(self.learners)
         self.max_episode_steps = (
-            None if max_episode_steps is None else _check_count("max_episode_steps", max_episode_steps)
+            None if max_episode_steps is None else check_count("max_episode_steps", max_episode_steps)
         )
 
     @property
-    def state(self) -> CompetitionState:
+    def state(self) -> MarketState:
         """The games' state (``num_games`` environments)."""
         return self.games.state
 
-    def _views(self, values: np.ndarray) -> np.ndarray:
+    def _views(self, values: Number) -> np.ndarray:
         """Per-game ``(n,)`` or per-market-maker ``(n, M)`` values as per-view ``(n·k,)`` values."""
+        values = np.asarray(values)
         if values.ndim == 1:
             return np.repeat(values, len(self.learners))
         return values[:, self.learners].reshape(-1)
@@ -123,10 +107,10 @@ class LearnerBatch:
         obs = self.games.observe()[:, self.learners]
         return obs.reshape(self.num_envs, obs.shape[-1])
 
-    def state_info(self) -> dict[str, np.ndarray]:
+    def state_info(self) -> dict[str, Any]:
         """Each view's state ``info`` arrays."""
         state = self.games.state
-        mtm = state.cash + state.inventory * state.mid[:, None]
+        mtm = wealth(state, self.params)
         return {
             "inventory": self._views(state.inventory),
             "cash": self._views(state.cash),
@@ -141,7 +125,9 @@ class LearnerBatch:
         k = len(self.learners)
         array = np.asarray(actions)
         learner_bid, learner_ask = self.config.decode(
-            array.reshape(self.num_games, k, 2) if array.shape == (self.num_envs, 2) else array, (self.num_games, k)
+            array.reshape(self.num_games, k, 2) if array.shape == (self.num_envs, 2) else array,
+            self.num_games,
+            (self.num_games, k),
         )
         m = self.params.num_market_makers
         bid, ask = np.empty((self.num_games, m)), np.empty((self.num_games, m))
@@ -159,9 +145,9 @@ class LearnerBatch:
             bid[:, self.others] = self.params.on_grid(other_bid[:, self.others])
             ask[:, self.others] = self.params.on_grid(other_ask[:, self.others])
         bid[:, self.learners], ask[:, self.learners] = learner_bid, learner_ask
-        before_mid = self.games.state.mid
-        outcome = self.games.step(bid, ask, rng, None if active is None else self._games(active))
-        won = outcome.winner[:, None] == np.arange(m)
+        before_mid = np.asarray(self.games.state.mid)
+        outcome = self.games.step_offsets(bid, ask, rng, None if active is None else self._games(active))
+        won = np.asarray(outcome.winner)[:, None] == np.arange(m)
         views = {
             "bid": self._views(before_mid[:, None] - bid),
             "ask": self._views(before_mid[:, None] + ask),
@@ -172,7 +158,7 @@ class LearnerBatch:
             "trader_size": self._views(outcome.trader_size),
             "won": self._views(won),
         }
-        terminated = self._views(outcome.terminated.astype(bool))
+        terminated = self._views(np.asarray(outcome.terminated).astype(bool))
         if active is not None:
             terminated &= np.asarray(active, dtype=bool)
         return LearnerOutcome(self._views(outcome.reward), terminated), self.state_info() | views

@@ -11,8 +11,9 @@ from gymnasium.utils import seeding
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from mm_env.competition.batch import CompetitionBatch, CompetitionConfig, competition_info
-from mm_env.competition.core import CompetitionState
+from mm_env.batch import MarketBatch
+from mm_env.competition.config import CompetitionConfig
+from mm_env.dynamics import MarketState
 
 
 class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
@@ -59,7 +60,7 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     env = parallel_env(num_market_makers=2, tick=0.01, reward="mtm")
     ```
 
-    The keywords are those of :meth:`mm_env.competition.batch.CompetitionConfig.from_kwargs`.
+    The keywords are those of :meth:`mm_env.competition.config.CompetitionConfig.from_kwargs`.
 
     ## Version History
 
@@ -76,7 +77,7 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         self.params = self.config.params
         self.possible_agents = list(self.params.agents)
         self.agents: list[str] = []
-        self._batch = CompetitionBatch(self.config, 1)
+        self._batch = MarketBatch(self.config, 1)
         self._rng, _ = seeding.np_random()
         self._observation_space = self.config.observation_space
         self._action_space = self.config.action_space
@@ -94,7 +95,7 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         return self._action_space
 
     @property
-    def model_state(self) -> CompetitionState:
+    def model_state(self) -> MarketState:
         """The model state of the one environment (arrays with a batch axis of length 1)."""
         return self._batch.state
 
@@ -102,8 +103,8 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         """The global state: every inventory over ``I_max``, then the fraction of the episode left."""
         state = self._batch.state
         market = self.params.market
-        time_left = (market.T - state.t[0]) / market.T
-        return np.append(state.inventory[0] / market.I_max, time_left).astype(np.float32)
+        time_left = (market.T - np.asarray(state.t)[0]) / market.T
+        return np.append(np.asarray(state.inventory)[0] / market.I_max, time_left).astype(np.float32)
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -113,7 +114,7 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
             self._rng, _ = seeding.np_random(seed)
         self._batch.reset()
         self.agents = list(self.possible_agents)
-        return self._observations(), self._infos(competition_info(self._batch.state))
+        return self._observations(), self._infos(self._batch.state_info())
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         """Every market maker quotes its action; a missing one raises ``ValueError``."""
@@ -128,13 +129,11 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         if missing:
             raise ValueError(f"actions are missing for {missing}; every market maker quotes at every step")
         joint = np.stack([np.asarray(actions[agent], dtype=np.float64) for agent in self.agents])[None]
-        bid, ask = self.config.decode(joint, (1, len(self.agents)))
-        before = self._batch.state
-        outcome = self._batch.step(bid, ask, self._rng)
-        info = competition_info(self._batch.state, before, (bid, ask), outcome)
-        done = bool(outcome.terminated[0])
+        outcome, info = self._batch.step(joint, self._rng)
+        done = bool(np.asarray(outcome.terminated)[0])
         observations = self._observations()
-        rewards = {agent: float(outcome.reward[0, j]) for j, agent in enumerate(self.agents)}
+        reward = np.asarray(outcome.reward)
+        rewards = {agent: float(reward[0, j]) for j, agent in enumerate(self.agents)}
         terminations = dict.fromkeys(self.agents, done)
         truncations = dict.fromkeys(self.agents, False)
         infos = self._infos(info)

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from mm_env.competition.batch import CompetitionConfig
+from mm_env.competition.config import CompetitionConfig
 from mm_env.competition.learners import LearnerBatch
+from mm_env.opponents import Opponent
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
 
@@ -28,7 +29,7 @@ class CompetitionVecEnv(MarketMakingVecEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        opponent: Any = "equilibrium",
+        opponent: Opponent | None = "equilibrium",
         *,
         self_play: bool = False,
         max_episode_steps: int | None = None,

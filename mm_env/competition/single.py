@@ -7,8 +7,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mm_env.competition.batch import CompetitionConfig
+from mm_env.competition.config import CompetitionConfig
 from mm_env.competition.learners import LearnerBatch
+from mm_env.dynamics import MarketState
+from mm_env.opponents import Opponent
 from mm_env.vector_env import MarketMakingVectorEnv
 
 
@@ -63,7 +65,7 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
     ``opponent``: a name of :data:`agents.opponents.OPPONENTS`, a one-MM :class:`agents.policies.Policy` (each
     competitor applies it to its own inventory) or an object with ``quote(state, params)`` giving every market
     maker's offsets (see :func:`agents.opponents.opponent_policy`). The other keywords are those of
-    :meth:`mm_env.competition.batch.CompetitionConfig.from_kwargs` (``num_market_makers``, ``tick``, ``preset``,
+    :meth:`mm_env.competition.config.CompetitionConfig.from_kwargs` (``num_market_makers``, ``tick``, ``preset``,
     any market parameter).
 
     ## Version History
@@ -73,7 +75,9 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(self, opponent: Any = "equilibrium", *, render_mode: str | None = None, **env_kwargs: Any) -> None:
+    def __init__(
+        self, opponent: Opponent = "equilibrium", *, render_mode: str | None = None, **env_kwargs: Any
+    ) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         self.render_mode = render_mode
@@ -86,8 +90,8 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
         self._running = False
 
     @property
-    def state(self) -> Any:
-        """The model state (:class:`~mm_env.competition.core.CompetitionState` with a batch axis of length 1)."""
+    def state(self) -> MarketState:
+        """The model state (a :class:`~mm_env.dynamics.MarketState` with a batch axis of length 1 and ``M`` agents)."""
         return self._batch.state
 
     def reset(
@@ -126,7 +130,7 @@ class CompetingMarketMakersVectorEnv(MarketMakingVectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        opponent: Any = "equilibrium",
+        opponent: Opponent = "equilibrium",
         *,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
 
 from mm_env.model.checks import check_real
-from mm_env.model.xp import Number
+from mm_env.xp import ArrayNamespace, Number
 
 
 @dataclass(frozen=True)
@@ -31,11 +30,11 @@ class ExponentialFill:
         check_real(self, "A", low=0.0, high=1.0, low_open=True)
         check_real(self, "k", low=0.0, low_open=True)
 
-    def probability(self, offset: Number, xp: SimpleNamespace) -> Number:
+    def probability(self, offset: Number, xp: ArrayNamespace) -> Number:
         """``A·exp(−k·δ)``."""
         return self.A * xp.exp(-self.k * offset)
 
-    def filled(self, u_fill: Number, offset: Number, xp: SimpleNamespace) -> Number:
+    def filled(self, u_fill: Number, offset: Number, xp: ArrayNamespace) -> Number:
         """Whether a quote at ``offset`` fills, given the step's fill uniform."""
         return u_fill < self.probability(offset, xp)
 
@@ -63,11 +62,11 @@ class ArticleFill:
     mode: ClassVar[str] = "article"
     quotes_matter: ClassVar[bool] = False
 
-    def probability(self, offset: Number, xp: SimpleNamespace) -> Number:
+    def probability(self, offset: Number, xp: ArrayNamespace) -> Number:
         """Always 1."""
         return 1.0
 
-    def filled(self, u_fill: Number, offset: Number, xp: SimpleNamespace) -> Number:
+    def filled(self, u_fill: Number, offset: Number, xp: ArrayNamespace) -> Number:
         """Always filled."""
         return True
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
 
 from mm_env.model.checks import check_real, check_sizes, fail
-from mm_env.model.xp import Number, signed_event
+from mm_env.xp import ArrayNamespace, Number
 
 
 class Trader(NamedTuple):
@@ -95,7 +94,7 @@ class OrderFlow:
         return self.p_buy + 0.5 * self.momentum * last_side
 
     def trader(
-        self, u_side: Number, u_size: Number, u_informed: Number, last_traded: Number, xp: SimpleNamespace
+        self, u_side: Number, u_size: Number, u_informed: Number | None, last_traded: Number, xp: ArrayNamespace
     ) -> tuple[Number, Number, Number]:
         """Turn the step's raw uniforms into its trader ``(side, size, news)`` (see :class:`Trader`).
 
@@ -105,20 +104,20 @@ class OrderFlow:
         one (``u_informed < informed``) buys when ``u_informed < informed/2``: that is the jump's sign ``Z``.
         """
         buy = self.p_buy if self.momentum == 0.0 else self.buy_probability(xp.sign(last_traded))
-        one = xp.one
-        side = 2 * one * (u_side < self.pi * buy) - one  # ±1 without a select (see mm_env.model.xp)
+        side = xp.sign_of(u_side < self.pi * buy)
         size = self.size(u_size, xp)
-        news = 0
+        news: Number = 0
         if self.draws_informed:
-            news = signed_event(u_informed, self.informed, xp)
-            side = news + side * (u_informed >= self.informed)  # an informed trader trades on its news' side
-        if self.pi < 1.0:  # no trader: no side, no size, no news (selects: rare arrivals keep them predictable)
+            assert u_informed is not None  # drawn whenever draws_informed
+            news = xp.signed_event(u_informed, self.informed)
+            side = xp.pick(u_informed < self.informed, news, side)  # an informed trader trades on its news' side
+        if self.pi < 1.0:  # no trader: no side, no size, no news (where: rare arrivals keep the branch predictable)
             arrived = u_side < self.pi
             side, size = xp.where(arrived, side, 0), xp.where(arrived, size, 0)
             news = xp.where(arrived, news, 0) if self.draws_informed else news
         return side, size, news
 
-    def size(self, u: Number, xp: SimpleNamespace) -> Number:
+    def size(self, u: Number, xp: ArrayNamespace) -> Number:
         """Inverse-CDF sampling of the size from a uniform ``u`` in ``[0, 1)``."""
         if self.size_probs is None:  # uniform sizes: the index is floor(u·m), cheaper than a search and exact
             if self.consecutive_sizes:  # sizes s0, s0 + 1, …: no table either
@@ -140,4 +139,4 @@ class OrderFlow:
         w_bid = self.pi * (1.0 - self.informed) * (1.0 - buy) + informed_half
         eta_ask = informed_half / w_ask if w_ask > 0.0 else 0.0
         eta_bid = informed_half / w_bid if w_bid > 0.0 else 0.0
-        return w_ask, w_bid, eta_ask, eta_bid
+        return float(w_ask), float(w_bid), float(eta_ask), float(eta_bid)

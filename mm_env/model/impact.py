@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from mm_env.model.checks import check_real
-from mm_env.model.xp import Number
+from mm_env.xp import ArrayNamespace, Number
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class PriceImpact:
         check_real(self, "transient_decay", low=0.0, high=1.0, high_open=True)
         object.__setattr__(self, "transient", self.transient_kappa > 0.0)
 
-    def permanent_move(self, traded: Number, executed: Number, xp: SimpleNamespace) -> Number:
+    def permanent_move(self, traded: Number, executed: Number, xp: ArrayNamespace) -> Number:
         """The permanent mid move ``S·κ·Q'^β`` of a trade of signed size ``traded = S·Q'``."""
         if self.impact_exponent == 1.0:
             return self.kappa * traded

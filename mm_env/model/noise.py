@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from mm_env.model.checks import check_real
-from mm_env.model.xp import Number, signed_event
+from mm_env.xp import ArrayNamespace, Number
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,19 @@ class MidNoise:
         object.__setattr__(self, "draws_normal", self.sigma > 0.0)
         object.__setattr__(self, "draws_jump", self.jump_prob > 0.0)
 
-    def move(self, fundamental: Number, normal: Number, u_jump: Number, anchor: float, xp: SimpleNamespace) -> Number:
+    def move(
+        self, fundamental: Number, normal: Number, u_jump: Number | None, anchor: float, xp: ArrayNamespace
+    ) -> Number:
         """This step's move of the fundamental part ``F`` of the mid: noise, a jump and mean reversion.
 
         A jump happens when ``u_jump < jump_prob``, upwards when ``u_jump < jump_prob/2``; mean reversion pulls
         ``F`` towards ``anchor``.
         """
-        move = 0.0
+        move: Number = 0.0
         if self.draws_normal:
             move = move + self.sigma * normal
         if self.draws_jump:
-            move = move + self.jump_size * signed_event(u_jump, self.jump_prob, xp)
+            move = move + self.jump_size * xp.signed_event(u_jump, self.jump_prob)  # type: ignore[arg-type]
         if self.mean_reversion > 0.0:
             move = move + self.mean_reversion * (anchor - fundamental)
         return move

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from mm_env.model.checks import check_choice, check_real
-from mm_env.model.xp import Number
+from mm_env.xp import Number
 
 REWARDS = ("spread", "mtm")
 
@@ -25,28 +24,24 @@ class Objective:
     reward: str = "spread"
     lam: float = 0.005
     alpha: float = 0.0
+    reads_mid: bool = field(init=False, repr=False, compare=False)
+    """Whether the reward depends on the mid (``mtm``: then the mid's dynamics enter the exact DP)."""
 
     def __post_init__(self) -> None:
         check_choice(self, "reward", REWARDS)
         check_real(self, "lam", low=0.0)
         check_real(self, "alpha", low=0.0)
+        object.__setattr__(self, "reads_mid", self.reward == "mtm")
 
-    @property
-    def reads_mid(self) -> bool:
-        """Whether the reward depends on the mid (then the mid's dynamics enter the exact DP)."""
-        return self.reward == "mtm"
+    def step_reward(self, gained: Number, inventory: Number, terminated: Number) -> tuple[Number, Number]:
+        """The step's reward and its inventory penalty, given what the reward counts as ``gained``.
 
-    def step_reward(self, captured: Number, before: Any, after: Any, terminated: Number) -> tuple[Number, Number]:
-        """The step's reward and its inventory penalty.
-
-        The reward reads the spread ``captured``, or the wealth ``X + I·P`` of the states ``before`` and ``after``
-        the step; the penalty is ``λ·I'²``, plus ``α·I'²`` on the last step.
+        ``gained`` is the spread captured (``reward="spread"``) or the change of wealth ``X + I·P`` over the step
+        (``"mtm"``, see :attr:`reads_mid`); the penalty is ``λ·I'²`` on the ``inventory`` after the step, plus
+        ``α·I'²`` where ``terminated``.
         """
-        squared = after.inventory * after.inventory
+        squared = inventory * inventory
         penalty = self.lam * squared
         if self.alpha > 0.0:
             penalty = penalty + self.alpha * squared * terminated
-        if self.reward == "mtm":
-            wealth_change = (after.cash + after.inventory * after.mid) - (before.cash + before.inventory * before.mid)
-            return wealth_change - penalty, penalty
-        return captured - penalty, penalty
+        return gained - penalty, penalty

@@ -1,0 +1,1 @@
+"""The commands: every ``main()`` (``mm-env-train``, ``mm-env-sweep``, ``python -m agents.cli.evaluate``, …)."""

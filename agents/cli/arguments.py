@@ -1,0 +1,33 @@
+"""Command-line pieces that need only the standard library, for entry points that must start before torch loads."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def positive_integer(text: str) -> int:
+    """An argparse type: a positive integer, also written as a float (``1e6``); anything else is a clear error."""
+    return int(_number(text, "a positive integer", lambda value: value >= 1 and value == int(value)))
+
+
+def non_negative_integer(text: str) -> int:
+    """An argparse type: an integer ≥ 0, also written as a float; anything else is a clear error."""
+    return int(_number(text, "a non-negative integer", lambda value: value >= 0 and value == int(value)))
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0; anything else is a clear error."""
+    return _number(text, "a positive number", lambda value: value > 0)
+
+
+def _number(text: str, what: str, allowed: Callable[[float], bool]) -> float:
+    # The one parse of the types above: a float (so that counts may be written 1e6), finite, then the type's test.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and allowed(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value

@@ -1,0 +1,260 @@
+"""Train a Stable-Baselines3 agent to quote, log it to TensorBoard, and compare it with the article's rule and the DP.
+
+The main job, installed as ``mm-env-train`` (also ``python -m agents.cli.train``, or ``python train.py`` in a checkout).
+
+Examples::
+
+    mm-env-train                                      # PPO on the default preset, about five minutes on two cores
+    mm-env-train --algo sac --timesteps 200000        # another algorithm, another budget
+    mm-env-train --env-kwargs preset=easy lam=0.003 --hyperparams learning_rate=1e-4
+    mm-env-train --evaluate runs/ppo_MarketMaking-v0_1              # compare a saved run again, no training
+    mm-env-train --continue-from runs/ppo_MarketMaking-v0_1 --timesteps 1000000
+
+Watch it with ``tensorboard --logdir runs``.
+
+Exit status: 0 done; 1 the run failed (the run folder holds the model, ``run_status.json`` says "failed" and
+``error.log`` the traceback); 2 a bad argument or a run folder that cannot be used (one line, nothing written);
+130 interrupted by Ctrl-C or SIGTERM (during training the model is saved first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+# Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
+# Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
+from agents import TRAIN_COMMAND
+from agents.cli.arguments import positive_integer
+from agents.training.interrupts import DeferredInterrupts, interrupt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    import mm_env
+    from agents.cli.options import add_env_kwargs_argument
+    from agents.training.hyperparams import ALGORITHMS
+
+    parser = argparse.ArgumentParser(
+        prog=TRAIN_COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--algo", choices=sorted(ALGORITHMS), help="algorithm (default: ppo)")
+    parser.add_argument("--env", help=f"registered env id (default: {mm_env.MARKET_MAKING_ID})")
+    add_env_kwargs_argument(parser)
+    parser.add_argument(
+        "--timesteps", type=positive_integer, help="training steps (default: the hyperparameter file's)"
+    )
+    parser.add_argument("--seed", type=int, help="random seed (default: 0; with --evaluate, the run's own)")
+    parser.add_argument(
+        "--n-envs", type=positive_integer, help="parallel environments (default: the hyperparameter file's)"
+    )
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: %(default)s)")
+    parser.add_argument(
+        "--torch-threads",
+        type=positive_integer,
+        default=1,
+        help="CPU threads for torch (default: %(default)s; the small networks gain nothing from more)",
+    )
+    parser.add_argument(
+        "--eval-freq", type=positive_integer, help="steps between evaluations (default: a tenth of the run)"
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=positive_integer,
+        default=1_000,
+        help="episodes per periodic evaluation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--final-episodes",
+        type=positive_integer,
+        default=None,
+        help="episodes of the final comparison (default: 10,000; with --evaluate, the run's own)",
+    )
+    parser.add_argument("--log-dir", default="runs", help="folder of the runs (default: %(default)s)")
+    parser.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", help="override tuned hyperparameters")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--evaluate", type=Path, metavar="RUN_DIR", help="compare a saved run again, without training")
+    mode.add_argument("--continue-from", type=Path, metavar="RUN_DIR", help="continue training a saved run")
+    parser.add_argument("--no-progress-bar", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print SB3's training tables, and the traceback of a failure"
+    )
+    return parser
+
+
+def device_problem(device: str) -> str | None:
+    """Why torch cannot use ``device`` on this machine (one line), or ``None`` if it can.
+
+    ``auto`` and ``cpu`` always work; ``cuda`` and ``cuda:N`` need ``torch.cuda.is_available()`` and
+    ``N < torch.cuda.device_count()``; ``mps`` needs ``torch.backends.mps.is_available()``; any other type needs its
+    torch module to say it is available.
+    """
+    import torch
+
+    if device == "auto":
+        return None
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        return f"--device {device!r} is invalid: {error}"
+    kind, index = parsed.type, parsed.index
+    if kind == "cpu":
+        return None
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {device!r} is not available: torch finds no CUDA device on this machine (use cpu)"
+        if index is not None and index >= torch.cuda.device_count():
+            return f"--device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        return None
+    if kind == "mps":
+        available = torch.backends.mps.is_available()
+    else:
+        is_available = getattr(getattr(torch, kind, None), "is_available", None)
+        available = bool(is_available()) if callable(is_available) else False
+    return None if available else f"--device {device!r} is not available on this machine (use cpu)"
+
+
+def refuse(parser: argparse.ArgumentParser, problem: object) -> NoReturn:
+    """Exit with status 2 and one line, ``mm-env-train: error: <problem>`` (argparse's style, without the usage).
+
+    For run folders that cannot be used: the arguments were fine, so the usage would only hide the message.
+    """
+    parser.exit(2, f"{parser.prog}: error: {problem}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, check every argument up front, then train or evaluate (exit statuses: see above)."""
+    # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved.
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"{TRAIN_COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    _import_libraries()  # first: the parser reads the algorithms from agents.training, which imports torch and SB3
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.final_episodes is not None and args.final_episodes < 2) or args.eval_episodes < 2:
+        parser.error("--final-episodes and --eval-episodes must be at least 2")
+    problem = device_problem(args.device)
+    if problem is not None:
+        parser.error(problem)
+    source = args.evaluate or args.continue_from
+    if source is not None and not (source / "config.yaml").exists():
+        refuse(parser, f"{source}: not a run folder (no config.yaml)")
+    if args.evaluate is not None:
+        return _evaluate(parser, args)
+    return _train(parser, args)
+
+
+def _import_libraries() -> None:
+    """Import PyTorch, SB3 and the training code with Ctrl-C and SIGTERM held until the imports are complete.
+
+    A KeyboardInterrupt raised inside a C extension's initialisation can abort the interpreter (SIGABRT); held, the
+    signal takes effect right after, where it ends the start-up with one line.
+    """
+    with DeferredInterrupts(note=None):
+        import torch  # noqa: F401
+
+        import agents.training.experiment  # noqa: F401  (imports SB3 and every market family)
+
+
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from agents.storage.files import writable_problem
+    from agents.storage.run_folder import RunFolderError, one_line
+    from agents.training.experiment import evaluate_saved_run
+
+    problem = writable_problem(args.evaluate)
+    if problem is not None:
+        refuse(parser, problem)
+    try:
+        evaluate_saved_run(args.evaluate, args.final_episodes, args.seed, device=args.device)
+    except RunFolderError as error:
+        refuse(parser, error)
+    except KeyboardInterrupt:
+        print(
+            f"{TRAIN_COMMAND}: interrupted; the comparison was not finished (no file of it is half-written); "
+            f"rerun: {TRAIN_COMMAND} --evaluate {args.evaluate}",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as error:
+        if args.verbose:
+            traceback.print_exception(type(error), error, error.__traceback__)
+        hint = "" if args.verbose else " (--verbose shows the traceback)"
+        print(f"{TRAIN_COMMAND}: error: evaluating {args.evaluate} failed: {one_line(error)}{hint}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import torch
+
+    import mm_env
+    from agents.cli.options import parse_key_values
+    from agents.storage.files import writable_problem
+    from agents.storage.run_folder import RunFailed, RunFolderError
+    from agents.training.config import RunConfig
+    from agents.training.experiment import continued_config, prepare, train
+
+    problem = writable_problem(Path(args.log_dir))
+    if problem is not None:
+        parser.error(f"--log-dir {problem}")
+    try:
+        run_settings = {
+            "timesteps": args.timesteps,
+            "eval_freq": args.eval_freq,
+            "eval_episodes": args.eval_episodes,
+            "final_episodes": args.final_episodes or 10_000,
+            "device": args.device,
+            "log_dir": args.log_dir,
+            "progress_bar": sys.stderr.isatty() and not args.no_progress_bar,
+            "verbose": int(args.verbose),
+        }
+        if args.continue_from is not None:
+            fixed = {"--algo": args.algo, "--env": args.env, "--env-kwargs": args.env_kwargs, "--n-envs": args.n_envs}
+            given = [flag for flag, value in {**fixed, "--hyperparams": args.hyperparams}.items() if value]
+            if given:
+                parser.error(f"--continue-from keeps the run's own settings; drop {', '.join(given)}")
+            seed = {} if args.seed is None else {"seed": args.seed}
+            config = continued_config(args.continue_from, **run_settings, **seed)
+        else:
+            config = RunConfig(
+                algo=args.algo or "ppo",
+                env_id=args.env or mm_env.MARKET_MAKING_ID,
+                env_kwargs=parse_key_values(args.env_kwargs),
+                seed=0 if args.seed is None else args.seed,
+                n_envs=args.n_envs,
+                hyperparams=parse_key_values(args.hyperparams, "--hyperparams"),
+                **run_settings,
+            )
+        prepared = prepare(config)
+    except RunFolderError as error:  # a --continue-from folder whose config.yaml cannot be used
+        refuse(parser, error)
+    except ValueError as error:
+        parser.error(str(error))
+    torch.set_num_threads(args.torch_threads)
+    try:
+        _, interrupted = train(prepared, continue_from=args.continue_from)
+    except RunFolderError as error:  # the --continue-from folder, found unusable before the new run folder was made
+        refuse(parser, error)
+    except RunFailed as failure:
+        if args.verbose:
+            traceback.print_exception(type(failure.error), failure.error, failure.error.__traceback__)
+        print(f"{TRAIN_COMMAND}: error: {failure}", file=sys.stderr)
+        return 1
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reproductions: the article's scenarios and the extensions' exact figures (their commands are in ``agents.cli``)."""

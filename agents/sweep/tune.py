@@ -1,0 +1,148 @@
+"""A sweep's pending trials on Ray Tune: each one an ordinary training run, reported to Tune."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.sweep.results import benchmark_text
+from agents.sweep.runs import check_finished_run, finished_run, read_metrics
+from agents.sweep.spec import TUNE_FOLDER, SweepSpec, TrialKey, trial_dir
+from agents.training.experiment import prepare
+
+
+def run_trial(config: dict[str, Any], spec: dict[str, Any], sweep_dir: str) -> None:
+    """Ray Tune's trainable: one ordinary training run (skipped if it already finished), reported to Tune.
+
+    Runs in a Ray worker: everything it needs comes in its arguments (absolute paths; never the driver's working
+    directory). SB3's and the comparison's printing goes to ``<algo>.log`` next to the run folder.
+    """
+    import torch
+    from ray import tune
+
+    from agents.training.experiment import train
+
+    torch.set_num_threads(1)  # the small networks gain nothing from more; Ray gives each trial its own CPU
+    sweep = SweepSpec.from_dict(spec)
+    key = TrialKey(**config["trial"])
+    run_dir = finished_run(key, Path(sweep_dir))
+    if run_dir is None:
+        prepared = prepare(sweep.run_config(key, Path(sweep_dir)))
+        log_path = trial_dir(Path(sweep_dir), key) / f"{key.algo}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as log, contextlib.redirect_stdout(log):
+            run_dir, interrupted = train(prepared)
+        if interrupted:
+            raise RuntimeError(f"{run_dir}: training was interrupted before the final comparison")
+    metrics = read_metrics(run_dir, key.algo)
+    tune.report({**asdict(metrics), "run_dir": str(run_dir)})
+
+
+def pending_trials(spec: SweepSpec, sweep_dir: Path) -> list[TrialKey]:
+    """The trials without a finished run; a finished run trained with other settings is an error."""
+    pending = []
+    for key in spec.trials():
+        run_dir = finished_run(key, sweep_dir)
+        if run_dir is None:
+            pending.append(key)
+        else:
+            check_finished_run(run_dir, prepare(spec.run_config(key, sweep_dir)))
+    return pending
+
+
+@dataclass(frozen=True)
+class TuneRun:
+    """What running the pending trials came to."""
+
+    errors: Mapping[TrialKey, str] = field(default_factory=dict)
+    """The error of each trial that failed after its retries (one line)."""
+    interrupted: bool = False
+    """Ctrl-C or SIGTERM stopped the sweep."""
+    stopped: str | None = None
+    """Why Ray Tune gave up, if it did."""
+
+
+def run_tune(
+    spec: SweepSpec, sweep_dir: Path, pending: Sequence[TrialKey], max_failures: int, cpus_per_trial: float
+) -> TuneRun:
+    """Run the pending trials with Ray Tune (Ray must be initialised)."""
+    from ray import tune
+    from ray.exceptions import RayError
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec.as_dict(), sweep_dir=str(sweep_dir)), {"cpu": cpus_per_trial}
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search([key.as_dict() for key in pending])},
+        # Reusing the workers spares each trial the imports of torch and SB3 (seconds, for short trials).
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=TUNE_FOLDER,
+            storage_path=str(sweep_dir),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            verbose=0,  # Tune's tables are wide and long; one line per trial instead (progress_callback)
+            callbacks=[progress_callback(len(pending))],
+        ),
+    )
+    try:
+        results = tuner.fit()
+    except (RuntimeError, RayError, tune.TuneError) as error:
+        # Tune gives up on failures it does not classify, e.g. a worker killed by Ray's out-of-memory monitor
+        # (in Ray 2.58). The finished runs are on disk: report them, and a rerun resumes.
+        return TuneRun(stopped=f"Ray Tune stopped: {' '.join(str(error).split())[:300]}")
+    errors = {}
+    for index in range(len(results)):  # a ResultGrid iterates by index: it has __getitem__ but no __iter__
+        result = results[index]
+        if result.error is not None:
+            if result.config is None:  # Tune keeps every trial's config; None would mean a trial it never started
+                raise RuntimeError(f"Tune reported a failed trial without its config: {result.error}")
+            key = TrialKey(**result.config["trial"])
+            errors[key] = " ".join(str(result.error).split())[-300:]  # one line: the end of the message
+    return TuneRun(errors)
+
+
+def progress_callback(total: int) -> Any:
+    """A Tune callback printing one line per finished, retried or failed trial."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def __init__(self) -> None:
+            self.done = 0
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            self.done += 1
+            print(
+                f"[{self.done}/{total}] {_trial_text(trial)}: {result['pct']:.1f}% of "
+                f"{benchmark_text(result['benchmark'], result['exact'])} ({result['time_total_s']:.0f} s)",
+                flush=True,
+            )
+
+        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            print(f"{_trial_text(trial)} failed; retrying it", flush=True)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            print(f"{_trial_text(trial)} failed after its retries (error in {trial.error_file})", flush=True)
+
+    return Progress()
+
+
+def _trial_text(trial: Any) -> str:
+    key = trial.config["trial"]
+    return f"{key['cell']} {key['algo']} seed {key['seed']}"
+
+
+def start_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to a Ray cluster at ``address``, or start Ray in-process; return whether this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False  # a caller's session (a notebook, the tests)
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
+    return True

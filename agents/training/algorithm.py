@@ -1,0 +1,96 @@
+"""The SB3 algorithm of a run: built from its hyperparameters on the training env, trained, or loaded safely."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from agents.storage import models
+from agents.storage.run_folder import RunFolderError
+from agents.training.callbacks import MarketMetricsCallback
+from agents.training.hyperparams import ALGORITHMS, algorithm_kwargs
+
+
+def model_on(
+    venv: VecEnv,
+    algo: str,
+    hyperparams: dict[str, Any],
+    seed: int,
+    device: str = "auto",
+    verbose: int = 0,
+    continue_from: Path | None = None,
+) -> BaseAlgorithm:
+    """The algorithm on a training env: new, or loaded (with its normalisation statistics) from a saved run.
+
+    A continued run that normalises needs its statistics: without them it would restart them from nothing, so their
+    absence raises :class:`RunFolderError`, as does any problem with the saved model.
+    """
+    algo_class = ALGORITHMS[algo]
+    if continue_from is not None:
+        if isinstance(venv, VecNormalize):
+            statistics = models.read_statistics(continue_from, venv.venv, required=True, training=True)
+            assert statistics is not None  # required
+            venv = statistics
+        path = models.model_path(continue_from)
+        model = load_model(algo, path, hyperparams, venv.observation_space, venv.action_space, env=venv, device=device)
+        model.set_random_seed(seed)
+        return model
+    kwargs = algorithm_kwargs(algo, hyperparams, n_actions=2)
+    policy = hyperparams.get("policy", "MlpPolicy")
+    return algo_class(policy, venv, seed=seed, device=device, verbose=verbose, **kwargs)
+
+
+def saved_model_objects(
+    algo: str, hyperparams: dict[str, Any], observation_space: spaces.Space, action_space: spaces.Space
+) -> dict[str, Any]:
+    """The objects a saved model of this run pickles, rebuilt from its hyperparameters as :func:`model_on` builds them.
+
+    See :func:`agents.storage.models.expected_objects`; bad hyperparameters raise :class:`RunFolderError`.
+    """
+    try:
+        kwargs = algorithm_kwargs(algo, hyperparams, n_actions=int(np.prod(action_space.shape or (1,))))
+    except ValueError as error:
+        raise RunFolderError(f"the run's hyperparameters cannot build its model: {error}") from None
+    policy = hyperparams.get("policy", "MlpPolicy")
+    return models.expected_objects(ALGORITHMS[algo], policy, kwargs, observation_space, action_space)
+
+
+def load_model(
+    algo: str,
+    path: Path,
+    hyperparams: dict[str, Any],
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    **kwargs: Any,
+) -> BaseAlgorithm:
+    """A saved model of a run with these hyperparameters and spaces, loaded without unpickling anything.
+
+    ``kwargs`` go to SB3's ``load`` (``env``, ``device``). Raises :class:`RunFolderError` for a missing, damaged or
+    foreign file (see :func:`agents.storage.models.load_model`).
+    """
+    expected = saved_model_objects(algo, hyperparams, observation_space, action_space)
+    return models.load_model(path, ALGORITHMS[algo], expected, **kwargs)
+
+
+def learn(
+    model: BaseAlgorithm, timesteps: int, progress_bar: bool, callbacks: Sequence[BaseCallback], resume: bool
+) -> bool:
+    """Train for ``timesteps``; returns whether Ctrl-C or SIGTERM stopped it (what was learned stays in ``model``)."""
+    try:
+        model.learn(
+            timesteps,
+            callback=CallbackList([MarketMetricsCallback(), *callbacks]),
+            progress_bar=progress_bar,
+            reset_num_timesteps=not resume,
+        )
+    except KeyboardInterrupt:
+        print("\ninterrupted: saving what has been learned")
+        return True
+    return False

@@ -1,0 +1,113 @@
+"""The settings of a training run: what the command line gives, and what is checked before anything starts."""
+
+from __future__ import annotations
+
+import copy
+import math
+import platform
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import stable_baselines3
+import torch
+
+import mm_env
+from agents.training.family import MarketFamily
+from agents.training.hyperparams import ALGORITHMS, algorithm_kwargs, load_hyperparams
+
+PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
+FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run (saved as ``config.yaml`` in the run folder)."""
+
+    algo: str = "ppo"
+    env_id: str = mm_env.MARKET_MAKING_ID
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    timesteps: int | None = None
+    seed: int = 0
+    n_envs: int | None = None
+    device: str = "auto"
+    eval_freq: int | None = None
+    eval_episodes: int = 1_000
+    final_episodes: int = 10_000
+    log_dir: str = "runs"
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    # False: ``hyperparams`` override the shipped tuned file; True: they are a whole entry (a saved run's own), so that
+    # a saved run continues with exactly its settings and needs no file outside its folder.
+    hyperparams_complete: bool = False
+    progress_bar: bool = False
+    verbose: int = 0
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run whose every setting has been checked, before anything is built or written."""
+
+    config: RunConfig
+    family: MarketFamily
+    """The market the run trains in (:mod:`agents.training.family`)."""
+    hyperparams: dict[str, Any]
+    n_envs: int
+    timesteps: int
+    eval_freq: int
+
+
+def with_entry_env_kwargs(config: RunConfig, hyperparams: dict[str, Any]) -> RunConfig:
+    """``config`` with the ``env_kwargs`` of its checked hyperparameter entry under its own, which win key by key.
+
+    An entry may set environment keywords as the RL Zoo's files do (``td3.yml`` observes the inventory only). The
+    merged keywords are the run's: ``config.yaml`` records them, so ``--evaluate`` and ``--continue-from`` rebuild
+    the same environment.
+    """
+    entry_kwargs = hyperparams.get("env_kwargs")
+    if not entry_kwargs:
+        return config
+    return replace(config, env_kwargs={**entry_kwargs, **config.env_kwargs})
+
+
+def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:
+    """The checked hyperparameters, number of envs, budget and evaluation period of a run (``ValueError`` if bad)."""
+    if config.algo not in ALGORITHMS:
+        raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
+    if config.hyperparams_complete:
+        hyperparams = copy.deepcopy(config.hyperparams)
+    else:
+        hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
+    algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+    n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
+    timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
+    eval_freq = _count("eval_freq", config.eval_freq or max(timesteps // 10, 1))
+    if not 0 <= config.seed < 2**32:
+        raise ValueError(f"--seed {config.seed} is invalid: must be in [0, 2**32 - 1]")
+    try:
+        if config.device != "auto":
+            torch.device(config.device)
+    except RuntimeError as error:
+        raise ValueError(f"--device {config.device!r} is invalid: {error}") from None
+    return hyperparams, n_envs, timesteps, eval_freq
+
+
+def _count(name: str, value: Any) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 1 and number == int(number)):
+        raise ValueError(f"{name}={value!r} is invalid: must be a positive integer")
+    return int(number)
+
+
+def versions() -> dict[str, str]:
+    """Library versions, recorded with every run."""
+    return {
+        "python": platform.python_version(),
+        "numpy": str(np.__version__),
+        "torch": str(torch.__version__),
+        "gymnasium": gym.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+    }

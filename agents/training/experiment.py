@@ -1,0 +1,296 @@
+"""The training pipeline, once for every market family: prepare, train, save, evaluate, continue, load.
+
+``train.py`` (the main job), ``--evaluate``, ``--continue-from`` and the sweeps' trials all go through here; what
+differs between markets (one market maker, competing market makers) is their family's
+(:mod:`agents.training.family`), found from the run's env id (:func:`agents.training.families.family_of`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import HParam, configure
+
+from agents import TRAIN_COMMAND
+from agents.storage import files, models, run_folder
+from agents.storage.run_folder import RunFailed, RunFolderError
+from agents.training.algorithm import learn, model_on
+from agents.training.callbacks import NOT_IN_TEXT_LOGS, LogStdSchedule, PeriodicEvaluation
+from agents.training.config import (
+    FINAL_EVAL_SEED,
+    PERIODIC_EVAL_SEED,
+    PreparedRun,
+    RunConfig,
+    run_settings,
+    versions,
+    with_entry_env_kwargs,
+)
+from agents.training.families import family_of
+from agents.training.family import FinalReport, MarketFamily, recorded_params_note, saved_env_kwargs
+from agents.training.hyperparams import ALGORITHMS
+from agents.training.interrupts import InterruptOnce
+from agents.training.tensorboard import hparams_of, write_layout
+
+
+def prepare(config: RunConfig) -> PreparedRun:
+    """Check every setting of a run; any problem raises ``ValueError`` with a message for the command line."""
+    hyperparams, n_envs, timesteps, eval_freq = run_settings(config)
+    config = with_entry_env_kwargs(config, hyperparams)
+    family = family_of(config.env_id).from_env(config.env_id, config.env_kwargs)
+    family.check_n_envs(n_envs)
+    return PreparedRun(config, family, hyperparams, n_envs, timesteps, eval_freq)
+
+
+def next_run_dir(log_dir: Path, algo: str, env_id: str) -> Path:
+    """``runs/<algo>_<env>_<n>`` with ``n`` one more than any existing run of that name (never overwrites)."""
+    return files.new_numbered_folder(log_dir, f"{algo}_{env_id.split('/')[-1].split(':')[-1]}")
+
+
+def build_model(prepared: PreparedRun, continue_from: Path | None = None) -> BaseAlgorithm:
+    """The training env and the algorithm on it: new, or loaded from a saved run to continue it."""
+    config, hyperparams = prepared.config, prepared.hyperparams
+    venv = prepared.family.make_env(prepared.n_envs, config.seed, hyperparams.get("normalize"))
+    return model_on(venv, config.algo, hyperparams, config.seed, config.device, config.verbose, continue_from)
+
+
+def start_run(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """A new run folder with its ``config.yaml``: every setting, the full model parameters and the versions."""
+    config = prepared.config
+    run_dir = next_run_dir(Path(config.log_dir), config.algo, config.env_id)
+    saved = {
+        **asdict(config),
+        "n_envs": prepared.n_envs,
+        "timesteps": prepared.timesteps,
+        "eval_freq": prepared.eval_freq,
+        "hyperparams": prepared.hyperparams,
+        "params": prepared.family.recorded_params(),
+        "continue_from": str(continue_from) if continue_from else None,
+        "versions": versions(),
+    }
+    run_folder.write_config(run_dir, saved)
+    return run_dir, saved
+
+
+def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, bool]:
+    """Train an agent, log to TensorBoard, save it, and compare it with its family's references.
+
+    Returns the run folder and whether the run was interrupted (Ctrl-C or SIGTERM), during training (what was
+    learned is saved, the comparison skipped) or during the final comparison (the model is saved). A problem with
+    ``continue_from`` raises :class:`RunFolderError` before the run folder is made; any failure after it raises
+    :class:`RunFailed`, with the model saved and the failure recorded in the folder (see :func:`conduct_run`).
+    """
+    config, family = prepared.config, prepared.family
+    model = build_model(prepared, continue_from)
+    family.prepare_reference()  # tuning or solving may take a while: before the run folder exists
+    run_dir, saved = start_run(prepared, continue_from)
+
+    def begin() -> PeriodicEvaluation:
+        formats = ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])
+        model.set_logger(configure(str(run_dir), formats))
+        seed = PERIODIC_EVAL_SEED + config.seed
+        evaluation = family.periodic_evaluation(model, run_dir, prepared.eval_freq, config.eval_episodes, seed)
+        write_layout(model.logger, family.layout())
+        label = f" ({family.label})" if family.label else ""
+        print(
+            f"training {config.algo.upper()} on {config.env_id}{label} for {prepared.timesteps:,} steps "
+            f"({prepared.n_envs} envs); run: {run_dir}"
+        )
+        return evaluation
+
+    def compare() -> None:
+        agents = family.load_agents(run_dir, saved, config.device)
+        report = family.final_comparison(agents, config.final_episodes, FINAL_EVAL_SEED + config.seed, run_dir)
+        log_summary(model, report, saved, run_dir.name)
+
+    return conduct_run(
+        model, run_dir, begin, compare, prepared.timesteps, prepared.hyperparams, config.progress_bar, continue_from
+    )
+
+
+def log_summary(model: BaseAlgorithm, report: FinalReport, saved: dict[str, Any], run_name: str) -> None:
+    """The end of the run in TensorBoard: HParams (the settings actually run) and the comparison's short table.
+
+    HParams' metrics are the last periodic evaluation's (that of the final model, exact where it can be): scalars
+    with one point each would show as empty charts.
+    """
+    metrics = dict.fromkeys(report.metrics, math.nan)
+    model.logger.record("hparams", HParam(hparams_of(saved, run_name), metrics), exclude=NOT_IN_TEXT_LOGS)
+    model.logger.record("comparison", report.table, exclude=NOT_IN_TEXT_LOGS)
+    model.logger.dump(model.num_timesteps)
+    model.logger.close()
+
+
+def training_callbacks(hyperparams: dict[str, Any]) -> list[BaseCallback]:
+    """The callbacks that a hyperparameter entry asks for besides the logging and evaluations (``log_std_schedule``)."""
+    if hyperparams.get("log_std_schedule") is not None:
+        return [LogStdSchedule(*hyperparams["log_std_schedule"])]
+    return []
+
+
+def conduct_run(
+    model: BaseAlgorithm,
+    run_dir: Path,
+    begin: Callable[[], PeriodicEvaluation],
+    compare: Callable[[], None],
+    timesteps: int,
+    hyperparams: dict[str, Any],
+    progress_bar: bool,
+    continue_from: Path | None,
+) -> tuple[Path, bool]:
+    """Everything a run does once its folder exists, with its status recorded in ``run_status.json`` at each step.
+
+    ``begin`` sets up the logger and returns the periodic evaluation; then the model learns (with the callbacks that
+    ``hyperparams`` asks for, :func:`training_callbacks`), is saved, evaluated once more and ``compare`` runs the
+    final comparison. The first Ctrl-C or SIGTERM stops the run and later ones wait
+    (:class:`~agents.interrupts.InterruptOnce`): while it learns (or sets up), what was learned is saved, the run
+    marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all the same, the run marked
+    interrupted and the way to redo the comparison printed. Any exception saves the model as it is, writes the
+    traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
+    """
+    evaluation: PeriodicEvaluation | None = None
+    model_saved, stage = False, "training"
+    with InterruptOnce() as signals:
+        try:
+            run_folder.write_status(run_dir, "running", model.num_timesteps)
+            try:
+                evaluation = begin()
+                resume = continue_from is not None
+                callbacks = [evaluation, *training_callbacks(hyperparams)]
+                interrupted = learn(model, timesteps, progress_bar, callbacks, resume)
+            except KeyboardInterrupt:  # during the set-up
+                print("\ninterrupted: saving what has been learned")
+                interrupted = True
+            if interrupted:  # later signals only print a note: the save below is finished
+                models.save_model(model, run_dir)
+                model_saved = True
+                _write_evaluations(run_dir, evaluation)
+                run_folder.write_status(run_dir, "interrupted", model.num_timesteps, "interrupted during training")
+                print(f"saved {models.model_path(run_dir)}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
+                return run_dir, True
+            try:
+                models.save_model(model, run_dir)  # atomic: a signal during it leaves no half-written file
+                model_saved, stage = True, "the final comparison"
+                assert evaluation is not None
+                evaluation.evaluate()  # the final model, logged like the periodic evaluations
+                _write_evaluations(run_dir, evaluation)
+                compare()
+            except KeyboardInterrupt:
+                if not model_saved:
+                    models.save_model(model, run_dir)
+                    model_saved = True
+                _write_evaluations(run_dir, evaluation)
+                message = "interrupted during the final comparison"
+                run_folder.write_status(run_dir, "interrupted", model.num_timesteps, message)
+                print(
+                    f"\n{message}; the model is saved in {run_dir}; "
+                    f"redo the comparison with: {TRAIN_COMMAND} --evaluate {run_dir}"
+                )
+                return run_dir, True
+            run_folder.write_status(run_dir, "finished", model.num_timesteps)
+            return run_dir, False
+        except Exception as error:
+            signals.hold()
+            raise _record_failure(model, run_dir, evaluation, model_saved, error, stage) from error
+
+
+def _write_evaluations(run_dir: Path, evaluation: PeriodicEvaluation | None) -> None:
+    if evaluation is not None:
+        run_folder.write_evaluations(run_dir, evaluation.history)
+
+
+def _record_failure(
+    model: BaseAlgorithm,
+    run_dir: Path,
+    evaluation: PeriodicEvaluation | None,
+    model_saved: bool,
+    error: Exception,
+    stage: str,
+) -> RunFailed:
+    """Save what exists (the model, the evaluations so far) and mark the run failed; never raises itself."""
+    if not model_saved:
+        try:
+            models.save_model(model, run_dir)
+            model_saved = True
+        except Exception:  # e.g. the disk is full: the failure is still recorded and reported
+            pass
+    with contextlib.suppress(Exception):
+        _write_evaluations(run_dir, evaluation)
+    log = run_folder.record_failure(run_dir, error, model.num_timesteps)
+    return RunFailed(run_dir, error, model.num_timesteps, model_saved, log, stage)
+
+
+def saved_run(run_dir: Path) -> tuple[MarketFamily, dict[str, Any], list[str]]:
+    """A saved run's market (as recorded in its ``config.yaml``), its settings, and the parameters that needed it.
+
+    The market is the one ``config.yaml`` records (``params``), which wins over ``env_kwargs`` if the two disagree
+    (:func:`agents.training.family.saved_env_kwargs`). Raises :class:`RunFolderError` (a ``ValueError``) with a
+    one-line message if the folder cannot be used.
+    """
+    saved = run_folder.read_config(run_dir, ALGORITHMS)
+    try:
+        family_type = family_of(saved["env_id"])
+    except ValueError as error:
+        raise RunFolderError(f"{run_dir / run_folder.CONFIG_FILE}: {error}") from None
+    family, _, differences = saved_env_kwargs(family_type, saved, run_dir)
+    return family, saved, differences
+
+
+def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[Any], MarketFamily, dict[str, Any]]:
+    """The saved agents of a run as policies of its family, with the run's market and settings.
+
+    One market maker: the final model and, if kept, the best evaluation's (:class:`agents.policies.learned.SB3Policy`);
+    competing market makers: the final model as a joint policy (:class:`~agents.policies.learned.LearnedJointPolicy`).
+    Nothing is unpickled (see :mod:`agents.storage.models`). Saved statistics are read if there, and must be there if
+    the run normalised observations. Raises :class:`RunFolderError` if the folder cannot be used.
+    """
+    run_dir = Path(run_dir)
+    family, saved, _ = saved_run(run_dir)
+    return family.load_agents(run_dir, saved, device), family, saved
+
+
+def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, device: str = "auto") -> Path:
+    """``mm-env-train --evaluate``: the final comparison of a saved run again.
+
+    With the run's own episode count and seed (the defaults) it reproduces the run's table in place; otherwise the
+    new table goes into a subfolder, so the training-time comparison is kept. The market is the one recorded in
+    ``config.yaml``, which wins over ``env_kwargs`` if they disagree (a note says so). Raises
+    :class:`RunFolderError` if the folder cannot be used.
+    """
+    run_dir = Path(run_dir)
+    family, saved, differences = saved_run(run_dir)
+    note = recorded_params_note(differences)
+    if note is not None:
+        print(note)
+    own_episodes, own_seed = saved.get("final_episodes") or 10_000, saved.get("seed") or 0
+    episodes, seed = episodes or own_episodes, own_seed if seed is None else seed
+    same = (episodes, seed) == (own_episodes, own_seed)
+    out_dir = run_dir if same else run_dir / f"evaluation_seed{seed}_episodes{episodes}"
+    agents = family.load_agents(run_dir, saved, device)
+    family.final_comparison(agents, episodes, FINAL_EVAL_SEED + seed, out_dir)
+    return out_dir
+
+
+def continued_config(source: Path, **changes: Any) -> RunConfig:
+    """The configuration of a saved run, to continue training it (with ``changes`` to the run-level settings).
+
+    Its market is the one its ``config.yaml`` records (see :func:`saved_run`). Raises :class:`RunFolderError` (a
+    ``ValueError``) if ``config.yaml`` cannot be used.
+    """
+    saved = run_folder.read_config(source, ALGORITHMS)
+    try:
+        family_type = family_of(saved["env_id"])
+    except ValueError as error:
+        raise RunFolderError(f"{source / run_folder.CONFIG_FILE}: {error}") from None
+    fields = {name: saved[name] for name in RunConfig.__dataclass_fields__ if name in saved}
+    _, fields["env_kwargs"], differences = saved_env_kwargs(family_type, saved, source)
+    note = recorded_params_note(differences)
+    if note is not None:
+        print(note)
+    return RunConfig(**{**fields, "hyperparams_complete": True, **changes})

@@ -1,0 +1,28 @@
+"""The market families the training pipeline knows, and how an env id finds its own.
+
+A new family is its own module (the :class:`~agents.training.family.MarketFamily` protocol) and one line in
+:data:`FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+import mm_env  # noqa: F401  (registers the ids)
+from agents.training.family import MarketFamily
+from agents.training.game import CompetingMarketMakers
+from agents.training.market import OneMarketMaker
+
+FAMILIES: tuple[type[MarketFamily], ...] = (OneMarketMaker, CompetingMarketMakers)
+
+
+def family_of(env_id: str) -> type[MarketFamily]:
+    """The family of a registered env id, found by the id's entry point (``ValueError`` for any other id)."""
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(f"--env {env_id!r} is not a registered environment id ({error})") from None
+    for family in FAMILIES:
+        if spec.entry_point in family.entry_points:
+            return family
+    raise ValueError(f"--env {env_id!r} is not a market-making environment of mm_env (entry point {spec.entry_point})")
