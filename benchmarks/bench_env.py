@@ -1,16 +1,19 @@
 """Throughput of the environment front-ends: environment steps per second, median of several runs.
 
 Run: ``python benchmarks/bench_env.py`` (add ``--quick`` for a fast smoke run, ``--markdown`` for a README table,
-``--presets`` for the vector env on every preset, ``--competition`` for competing market makers). The process pins
-itself to one CPU core so that figures are per core. The machine is shared and noisy, so the table also gives each
-batched figure as a ratio to a reference measured right after it in the same process: a minimal NumPy loop of the
-same dynamics (the cost of the front-end, the components and the ``info`` over the arithmetic of the model itself),
-or for competing market makers the one-MM VecEnv of the same size.
+``--presets`` for the vector env on every preset, ``--competition`` for competing market makers, ``--selects`` for
+the choices on random draws). The process pins itself to one CPU core so that figures are per core. The machine is
+shared and noisy, so the table also gives each batched figure as a ratio to a reference measured right after it in
+the same process: a minimal NumPy loop of the same dynamics (the cost of the front-end, the components and the
+``info`` over the arithmetic of the model itself); for competing market makers the one-MM VecEnv of the same size;
+for ``--selects`` the same batched step with ``numpy.where`` for the choices that :mod:`mm_env.xp` makes by
+arithmetic (a ratio above 1: the arithmetic pays).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import platform
@@ -22,8 +25,11 @@ import gymnasium as gym
 import numpy as np
 
 import mm_env
+from mm_env.batch import MarketBatch
 from mm_env.competition.sb3_vec_env import CompetitionVecEnv
+from mm_env.config import EnvConfig
 from mm_env.sb3_vec_env import MarketMakingVecEnv
+from mm_env.xp import NUMPY, ArrayNamespace
 
 OFFSET_ACTION = -0.72  # normalised action for an offset of 0.7, close to the optimal quote
 
@@ -195,6 +201,46 @@ def competition_cases(quick: bool) -> list[tuple[str, Callable[[], float]]]:
     ]
 
 
+def _where_sign_of(condition):
+    return np.where(condition, 1.0, -1.0)
+
+
+def _where_signed_event(u, probability):
+    return np.where(u < 0.5 * probability, 1.0, np.where(u < probability, -1.0, 0.0))
+
+
+WHERE = dataclasses.replace(
+    NUMPY, name="numpy, where", pick=np.where, sign_of=_where_sign_of, signed_event=_where_signed_event
+)
+"""NumPy's namespace with every choice on random draws made by ``numpy.where`` (the reference of ``--selects``)."""
+
+
+def batch_step_rate(num_envs: int, steps: int, preset: str, xp: ArrayNamespace) -> float:
+    """The bare batched step (decode, draws, transition, info) of ``num_envs`` environments in namespace ``xp``."""
+    batch = MarketBatch(EnvConfig.from_kwargs(preset=preset), num_envs, xp=xp)
+    rng = np.random.default_rng(0)
+    actions = np.full((num_envs, 2), OFFSET_ACTION, dtype=np.float32)
+    start = time.perf_counter()
+    for step in range(steps):
+        if step % batch.params.T == 0:
+            batch.reset()
+        batch.step(actions, rng)
+    return num_envs * steps / (time.perf_counter() - start)
+
+
+def select_cases(quick: bool) -> tuple[list[tuple[str, Callable[[], float]]], dict[str, Callable[[], float]]]:
+    """The batched step with the arithmetic choices, and the same with ``numpy.where`` as each one's reference."""
+    scale = 10 if quick else 1
+    selected, references = [], {}
+    for preset in ("default", "informed"):
+        for n in (32, 4096, 65536):
+            steps = max(4_000_000 // n // scale, 200 // scale)
+            name = f"MarketBatch.step, preset={preset}, num_envs={n}"
+            selected.append((name, lambda n=n, steps=steps, preset=preset: batch_step_rate(n, steps, preset, NUMPY)))
+            references[name] = lambda n=n, steps=steps, preset=preset: batch_step_rate(n, steps, preset, WHERE)
+    return selected, references
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -214,6 +260,9 @@ def main() -> None:
     parser.add_argument(
         "--competition", action="store_true", help="competing market makers' VecEnv, ratio to the one-MM VecEnv"
     )
+    parser.add_argument(
+        "--selects", action="store_true", help="the arithmetic choices on random draws, ratio to numpy.where"
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -222,12 +271,14 @@ def main() -> None:
     selected = cases(args.quick)
     if args.presets:
         selected = preset_cases(args.quick)
+    elif args.selects:
+        selected, references = select_cases(args.quick)
     elif args.competition:
         selected = competition_cases(args.quick)
         one_mm = lambda: sb3_vec_env_rate(MarketMakingVecEnv(64), 5_000 // (10 if args.quick else 1))  # noqa: E731
         references = {name: one_mm for name, _ in selected}
     if args.markdown:
-        reference = "× one-MM VecEnv" if args.competition else "× minimal loop"
+        reference = "× one-MM VecEnv" if args.competition else "× numpy.where" if args.selects else "× minimal loop"
         print(f"\n| front-end | env-steps/s | {reference} |\n|---|---:|---:|")
     for name, measure in selected:
         # The reference runs right after its case, so both see the same load on the machine.

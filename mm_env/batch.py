@@ -16,7 +16,7 @@ from gymnasium import spaces
 
 from mm_env.dynamics import Draws, MarketState, Number, Outcome, initial_state, sample_draws, transition
 from mm_env.params import CompetitionParams, MarketParams
-from mm_env.xp import NUMPY
+from mm_env.xp import NUMPY, ArrayNamespace
 
 
 class BatchConfig(Protocol):
@@ -82,11 +82,19 @@ def select(where: np.ndarray, new: _Tuple, old: _Tuple) -> _Tuple:
 class MarketBatch:
     """The state of ``num_envs`` environments of one configuration and one batched step over them.
 
-    ``max_episode_steps`` optionally truncates episodes before ``T`` (see :meth:`truncated`).
+    ``max_episode_steps`` optionally truncates episodes before ``T`` (see :meth:`truncated`). ``xp`` is the array
+    namespace of the step (:mod:`mm_env.xp`): NumPy's, whose draws and ``info`` the front-ends use.
     """
 
-    def __init__(self, config: BatchConfig, num_envs: int, max_episode_steps: int | None = None) -> None:
+    def __init__(
+        self,
+        config: BatchConfig,
+        num_envs: int,
+        max_episode_steps: int | None = None,
+        xp: ArrayNamespace = NUMPY,
+    ) -> None:
         self.config = config
+        self.xp = xp
         self.params = config.params
         self.num_envs = check_count("num_envs", num_envs)
         self.max_episode_steps = (
@@ -126,7 +134,7 @@ class MarketBatch:
         """
         before = self.state
         draws = self._draws(rng, active)
-        after, outcome = transition(before, bid, ask, draws, self.params, NUMPY)
+        after, outcome = transition(before, bid, ask, draws, self.params, self.xp)
         if active is not None:
             after = select(active, after, before)
             outcome = select(active, outcome, _nothing(outcome))

@@ -211,8 +211,9 @@ def register_namespace(array_api_name: str, namespace: ArrayNamespace) -> None:
 def namespace_of(value: object) -> ArrayNamespace:
     """The namespace for a value: :data:`SCALAR` for a Python number, else the one registered for its array library.
 
-    Arrays are recognised by the array API standard's ``__array_namespace__`` (NumPy 2 arrays have it); a NumPy
-    scalar counts as an array of NumPy. ``ValueError`` for anything else.
+    Arrays are recognised by the array API standard's ``__array_namespace__`` (NumPy 2 arrays have it). A NumPy
+    ``float64`` is a Python ``float`` (a subclass); other NumPy scalars count as NumPy arrays. ``ValueError`` for
+    anything else.
     """
     if isinstance(value, (int, float)):
         return SCALAR

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import io
+import subprocess
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -122,3 +125,18 @@ def trader_of(draws: Draws, params: MarketParams, last_side: int = 0) -> tuple[i
         if draws.size < cumulative:
             return side, size
     return side, flow.sizes[-1]
+
+
+def run_command(main: Callable[[list[str]], int], *args: str) -> subprocess.CompletedProcess:
+    """A command's ``main(argv)`` in this process, as a shell would see it: its exit status, stdout and stderr.
+
+    In-process runs spare each call the imports of a fresh interpreter (torch, SB3: seconds); the end-to-end tests
+    that need a real process (signals, a fresh install) start one.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(args))
+        except SystemExit as exit:  # argparse's errors and --help
+            status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    return subprocess.CompletedProcess(list(args), status, out.getvalue(), err.getvalue())

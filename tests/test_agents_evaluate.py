@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_command
 
+from agents.cli.evaluate import main as evaluate_main
 from agents.evaluation.compare import REFERENCE_NAME, PolicyReport, baseline_policies, compare
 from agents.evaluation.report import markdown_table, write_report
 from agents.evaluation.rollout import run_episodes
@@ -151,15 +153,16 @@ def test_write_report(tmp_path, default_rows):
     assert (out / "comparison.md").read_text().strip() == markdown_table(rows)
 
 
-def run_cli(module, *args, cwd=REPO, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
+def run_cli(*args):
+    """``python -m agents.cli.evaluate`` in this process (see ``helpers.run_command``)."""
+    return run_command(evaluate_main, *args)
 
 
 def test_cli_evaluate(tmp_path):
+    # End to end, as a user runs it: a process of its own.
     out = tmp_path / "evaluate"
-    result = run_cli("agents.cli.evaluate", "--episodes", "500", "--no-tuning", "--out", str(out))
+    command = [sys.executable, "-m", "agents.cli.evaluate", "--episodes", "500", "--no-tuning", "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "| policy |" in result.stdout and "DP optimum" in result.stdout and REFERENCE_NAME in result.stdout
     assert "Traceback" not in result.stderr
@@ -182,7 +185,7 @@ def test_cli_evaluate(tmp_path):
 
 def test_cli_evaluate_article_preset(tmp_path):
     out = tmp_path / "article"
-    result = run_cli("agents.cli.evaluate", "--preset", "article", "--episodes", "200", "--out", str(out))
+    result = run_cli("--preset", "article", "--episodes", "200", "--out", str(out))
     assert result.returncode == 0, result.stderr
     payload = json.loads((out / "comparison.json").read_text())
     assert payload["params"]["mode"] == "article"
@@ -216,7 +219,7 @@ def test_cli_evaluate_article_preset(tmp_path):
     ],
 )
 def test_cli_evaluate_bad_arguments(tmp_path, args, message):
-    result = run_cli("agents.cli.evaluate", *args, "--no-tuning", "--out", str(tmp_path / "never"))
+    result = run_cli(*args, "--no-tuning", "--out", str(tmp_path / "never"))
     assert result.returncode == 2
     assert message in result.stderr
     assert "error:" in result.stderr and "usage:" in result.stderr
@@ -235,16 +238,17 @@ def test_an_article_scenario_is_evaluated_with_its_own_rule(name):
 def test_cli_evaluate_refuses_an_unwritable_out_before_computing(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    result = run_cli("agents.cli.evaluate", "--episodes", "2", "--out", str(blocker / "results"))
+    result = run_cli("--episodes", "2", "--out", str(blocker / "results"))
     assert result.returncode == 2
     assert "--out: cannot write results" in result.stderr and "Traceback" not in result.stderr
     assert "| policy |" not in result.stdout  # nothing was computed
 
 
-def test_cli_evaluate_without_out_never_overwrites_an_earlier_evaluation(tmp_path):
+def test_cli_evaluate_without_out_never_overwrites_an_earlier_evaluation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     args = ["--episodes", "20", "--no-tuning", "--env-kwargs", "T=5", "lam=0.002"]
     for _ in range(2):
-        result = run_cli("agents.cli.evaluate", *args, cwd=tmp_path)
+        result = run_cli(*args)
         assert result.returncode == 0, result.stderr
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert folders == ["evaluate_preset-default_T-5_lam-0.002_1", "evaluate_preset-default_T-5_lam-0.002_2"]

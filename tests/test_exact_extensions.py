@@ -417,7 +417,7 @@ def test_informed_traders_widen_the_first_quotes_by_about_1_3_rho_j(record_prope
     ratio = (b.ask[0, i] - a.ask[0, i]) / rho_j
     assert (b.bid[0, i] - a.bid[0, i]) / rho_j == pytest.approx(ratio, rel=1e-12)
     print(f"t = 0, I = 0: the quotes widen by {ratio:.4f}·ρ·J ({a.ask[0, i]:.4f} -> {b.ask[0, i]:.4f})")
-    record_property("widening_over_rho_j_at_t0", ratio)
+    record_property("widening_over_rho_j_at_t0", float(ratio))
     assert 1.25 < ratio < 1.4  # MODEL.md §7.1: "about 1.3·ρ·J"; measured 1.3112
 
 

@@ -64,7 +64,8 @@ class ConstantModel:
 
 
 def test_game_setups_from_env_kwargs():
-    assert game_setup({}).opponent == "equilibrium" and not game_setup({}).self_play
+    small = {"T": 20, "I_max": 10}  # the default opponent is solved exactly: a small game solves fast
+    assert game_setup(small).opponent == "equilibrium" and not game_setup(small).self_play
     assert game_setup({"self_play": True}).opponent is None
     with pytest.raises(ValueError, match="self_play='yes' is invalid"):
         game_setup({"self_play": "yes"})

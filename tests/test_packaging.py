@@ -1,13 +1,18 @@
-"""Packaging: the sdist holds the whole repository, and the wheel works in fresh virtual environments outside it.
+"""Packaging: the sdist holds the whole repository, and the wheel works in virtual environments outside it.
 
-The core wheel installs with Gymnasium, NumPy and SciPy only; with the ``train`` extra the main job trains, is
-evaluated and continues from its run folder alone, in a folder far from the repository.
+The core wheel installs with Gymnasium, NumPy and SciPy only, in a fresh virtual environment; the main job runs from
+the wheel in a folder far from the repository, trains, and is evaluated from its run folder alone (``-m slow``: with
+the ``train`` extra installed into a fresh virtual environment too, and continued). The packages are built from a
+copy of the repository, so that the build leaves nothing in the checkout, and every command runs without
+``PYTHONPATH``, so that it imports the installed wheel rather than the checkout.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -36,16 +41,41 @@ TINY = [
 ]
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without what would make another interpreter import the checkout."""
+    return {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=clean_environment())
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
 
+def tracked_files() -> list[str] | None:
+    listing = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    return listing.stdout.split() if listing.returncode == 0 else None
+
+
+def build_artefacts() -> set[str]:
+    """What a build leaves in a source tree, found in the checkout: ``*.egg-info``, ``build/`` and ``dist/``."""
+    return {path.name for path in ROOT.iterdir() if path.name.endswith(".egg-info") or path.name in ("build", "dist")}
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
+    source = tmp_path_factory.mktemp("source") / "mm_env"
+    tracked = tracked_files()
+    if tracked is None:  # an unpacked sdist: every file
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist"))
+    else:
+        for name in tracked:
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    before = build_artefacts()
     out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=out)
+    run([sys.executable, "-m", "build", "--outdir", str(out), str(source)], cwd=out)
+    assert build_artefacts() == before, "building the packages left files in the checkout"
     return out
 
 
@@ -54,19 +84,24 @@ def one(folder: Path, pattern: str) -> Path:
     return path
 
 
-def fresh_venv(folder: Path, *requirements: str) -> Path:
-    """A new virtual environment (no system packages) with ``requirements``; returns its ``bin`` folder."""
-    venv.create(folder, with_pip=True)
+def fresh_venv(folder: Path, *requirements: str, system_site_packages: bool = False) -> Path:
+    """A new virtual environment with ``requirements``; returns its ``bin`` folder.
+
+    Without ``system_site_packages`` it sees no package of this machine's Python; with it, the wheel (installed
+    without its dependencies, which the machine has) still comes first.
+    """
+    venv.create(folder, with_pip=True, system_site_packages=system_site_packages)
     bin_dir = folder / "bin"
-    run([str(bin_dir / "python"), "-m", "pip", "install", "-q", *requirements], cwd=folder)
+    options = ["--no-deps"] if system_site_packages else []
+    run([str(bin_dir / "python"), "-m", "pip", "install", "-q", *options, *requirements], cwd=folder)
     return bin_dir
 
 
 def test_sdist_holds_every_tracked_file(dist):
-    listing = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
-    if listing.returncode != 0:
+    listing = tracked_files()
+    if listing is None:
         pytest.skip("not a git checkout")
-    tracked = set(listing.stdout.split()) - NOT_IN_SDIST
+    tracked = set(listing) - NOT_IN_SDIST
     with tarfile.open(one(dist, "*.tar.gz")) as archive:
         members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert not tracked - members
@@ -136,10 +171,25 @@ def test_core_wheel_installs_and_runs_with_gymnasium_numpy_and_scipy_only(dist, 
     assert rows == "2"
 
 
+def test_main_job_trains_and_evaluates_from_the_wheel_outside_the_checkout(dist, tmp_path):
+    bin_dir = fresh_venv(tmp_path / "venv", str(one(dist, "*.whl")), system_site_packages=True)
+    work = tmp_path / "elsewhere"  # far from the repository: nothing there but what the run writes
+    work.mkdir()
+    where = run([str(bin_dir / "python"), "-c", "import agents, mm_env; print(mm_env.__file__, agents.__file__)"], work)
+    assert all(Path(path).is_relative_to(tmp_path / "venv") for path in where.stdout.split()), where.stdout
+    train = str(bin_dir / "mm-env-train")
+    run([train, *TINY, "--log-dir", "runs"], cwd=work)
+    run_dir = work / "runs" / "ppo_MarketMaking-v0_1"
+    assert json.loads((run_dir / "comparison.json").read_text())
+    evaluated = run([train, "--evaluate", str(run_dir), "--final-episodes", "20"], cwd=work)
+    assert "common-random-number episodes" in evaluated.stdout
+
+
+@pytest.mark.slow
 def test_main_job_trains_evaluates_and_continues_from_a_fresh_venv(dist, tmp_path):
     wheel = one(dist, "*.whl")
     bin_dir = fresh_venv(tmp_path / "venv", "torch==2.13.0", f"{wheel}[train]")
-    work = tmp_path / "elsewhere"  # far from the repository: nothing there but what the run writes
+    work = tmp_path / "elsewhere"
     work.mkdir()
     train = str(bin_dir / "mm-env-train")
     run([train, *TINY, "--log-dir", "runs"], cwd=work)

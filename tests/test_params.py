@@ -402,3 +402,16 @@ def test_components_reject_wrong_types():
         MarketParams(flow=PriceImpact())
     with pytest.raises(ValueError, match=r"fill=.*ExponentialFill or ArticleFill"):
         MarketParams(fill=Objective())
+
+
+def test_every_component_parameter_reads_flat_and_typed():
+    # The typed flat reads are written out (so that a type checker knows them): none missing, none extra, each the
+    # field of its component.
+    from mm_env.params import FLAT_OWNERS, FlatRead, MarketParams
+
+    declared = {name for name, value in vars(MarketParams).items() if isinstance(value, FlatRead)}
+    assert declared == set(FLAT_OWNERS)
+    params = make_params("informed", sigma=0.2, alpha=0.01)
+    for name, component in FLAT_OWNERS.items():
+        if hasattr(getattr(params, component), name):
+            assert getattr(params, name) == getattr(getattr(params, component), name), name

@@ -1,8 +1,8 @@
 """Run folders that never lose work or let anyone in: atomic files, the run's status, damaged and crafted folders.
 
-Through the command line as a user runs it (``train.py`` in a subprocess, real signals) where it matters, and with
-the pieces of :mod:`agents.run_folder` directly where a property is easier to show there. One tiny trained run is
-shared by the module and copied for damaging.
+Through the command line as a user runs it (``train.py``: in a subprocess where real signals matter, else its
+``main`` in this process), and with the pieces of :mod:`agents.storage` directly where a property is easier to show
+there. One tiny trained run is shared by the module and copied for damaging.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cloudpickle
 import numpy as np
 import pytest
 import yaml
-from helpers import TINY_TRAIN
+from helpers import TINY_TRAIN, run_command
 from stable_baselines3 import PPO
 from stable_baselines3.common import save_util
 from stable_baselines3.common.vec_env import VecNormalize
 
+from agents.cli.train import main as train_main
 from agents.storage import files, models, run_folder
 from agents.storage.run_folder import RunFolderError
 from agents.training.experiment import continued_config, load_agents
@@ -55,8 +55,9 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def run_train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*TRAIN, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def run_train(*args: str) -> subprocess.CompletedProcess:
+    """``train.py`` in this process (see ``helpers.run_command``); signals are tested on real processes."""
+    return run_command(train_main, *args)
 
 
 def start_train(*args: str) -> subprocess.Popen:
@@ -338,8 +339,7 @@ def test_every_damaged_folder_gets_one_line_and_exit_status_2(copy_of, tmp_path)
         name, mode, run_dir, _ = case
         return run_train(mode, str(run_dir), *AFTER, "--log-dir", str(tmp_path / "continued"))
 
-    with ThreadPoolExecutor(max_workers=4) as pool:  # a few at a time: each process imports torch
-        results = list(pool.map(attempt, cases))
+    results = [attempt(case) for case in cases]
     for (name, mode, _, message), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (name, mode, result.stderr)
         assert message in one_error_line(result.stderr), (name, mode)
@@ -479,8 +479,7 @@ def test_a_crafted_folder_runs_nothing_through_evaluate_and_continue_from(copy_o
         kind, mode, run_dir, _ = case
         return run_train(mode, str(run_dir), *AFTER, "--log-dir", str(tmp_path / f"continued_{run_dir.name}"))
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(attempt, cases))
+    results = [attempt(case) for case in cases]
     for (kind, mode, _, marker), result in zip(cases, results, strict=True):
         assert not marker.exists(), (kind, mode, result.stdout, result.stderr)
         if kind == "payload in an entry we supply":  # our own objects stand in for it: the model loads and works

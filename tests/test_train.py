@@ -10,23 +10,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import TINY_TRAIN
+from helpers import TINY_TRAIN, run_command
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents.cli.train import main as train_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    """``train.py``'s ``main`` in this process (see ``helpers.run_command``)."""
+    return run_command(train_main, *args)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
+    # End to end, as a user runs it: ``python train.py`` in a process of its own.
     log_dir = tmp_path_factory.mktemp("runs")
-    result = run_train(*TINY_TRAIN, "--log-dir", str(log_dir))
+    command = [sys.executable, str(ROOT / "train.py"), *TINY_TRAIN, "--log-dir", str(log_dir)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     runs = sorted(log_dir.iterdir())
     assert [p.name for p in runs] == ["ppo_MarketMaking-v0_1"]

@@ -136,5 +136,7 @@ class CompetingMarketMakersVectorEnv(MarketMakingVectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
+        if render_mode is not None:  # before the opponent, which may be solved for seconds
+            raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         config = CompetitionConfig.from_kwargs(**env_kwargs)
         self._adopt(LearnerBatch(config, num_envs, (0,), opponent, max_episode_steps), render_mode)
