@@ -10,10 +10,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from agents.dp import evaluate_tables, solve_dp
-from agents.evaluate import run_episodes
+from agents.evaluation.rollout import run_episodes
+from agents.evaluation.tuning import tune_article_rule
+from agents.exact.dp import evaluate_tables, solve_dp
 from agents.policies import ArticleRule, DPPolicy
-from agents.tuning import tune_article_rule
 from mm_env.presets import make_params
 
 

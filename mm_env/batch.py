@@ -45,7 +45,7 @@ class BatchConfig(Protocol):
     def action_space(self) -> spaces.Box:
         """One market maker's action space."""
 
-    def observe(self, state: MarketState) -> np.ndarray:
+    def observe(self, state: MarketState, xp: ArrayNamespace | None = None) -> np.ndarray:
         """Every environment's observation, ``(n, d)``, or every market maker's, ``(n, M, d)``."""
 
     def decode(self, actions: object, batch: int) -> tuple[Number, Number]:
@@ -71,19 +71,21 @@ def select(where: np.ndarray, new: _Tuple, old: _Tuple) -> _Tuple:
     """
     fields: list[Number | None] = []
     for new_field, old_field in zip(new, old, strict=True):
-        if new_field is None or old_field is None:
-            fields.append(None)
-            continue
-        mask = where.reshape(where.shape + (1,) * (np.ndim(new_field) - 1))
-        fields.append(np.where(mask, new_field, old_field))
+        fields.append(None if new_field is None or old_field is None else _where(where, new_field, old_field))
     return type(new)._make(fields)
+
+
+def _where(where: np.ndarray, new: Number, old: Number) -> np.ndarray:
+    """``new`` in the environments where ``where`` is true, ``old`` elsewhere, over any trailing (agent) axis."""
+    return np.where(where.reshape(where.shape + (1,) * (np.ndim(new) - 1)), new, old)
 
 
 class MarketBatch:
     """The state of ``num_envs`` environments of one configuration and one batched step over them.
 
     ``max_episode_steps`` optionally truncates episodes before ``T`` (see :meth:`truncated`). ``xp`` is the array
-    namespace of the step (:mod:`mm_env.xp`): NumPy's, whose draws and ``info`` the front-ends use.
+    namespace of the step and the observations (:mod:`mm_env.xp`); the draws, the action map's checks and ``info``
+    are the NumPy front-ends', so a batch is NumPy's.
     """
 
     def __init__(
@@ -111,13 +113,20 @@ class MarketBatch:
         return (self.state.t >= self.max_episode_steps) & ~terminated
 
     def reset(self, mask: np.ndarray | None = None) -> None:
-        """Start new episodes in every environment, or only where ``mask`` is true."""
+        """Start new episodes in every environment, or only where ``mask`` (one bool per environment) is true."""
         fresh = initial_state(self.params, self.num_envs)
-        self.state = fresh if mask is None else select(mask, fresh, self.state)
+        self.state = fresh if mask is None else select(self._mask("mask", mask), fresh, self.state)
+
+    def _mask(self, name: str, mask: object) -> np.ndarray:
+        """A mask over the environments as a bool array (``ValueError`` for another shape)."""
+        array = np.asarray(mask, dtype=bool)
+        if array.shape != (self.num_envs,):
+            raise ValueError(f"{name} must have one entry per environment, shape ({self.num_envs},); got {array.shape}")
+        return array
 
     def observe(self) -> np.ndarray:
         """Observations of every environment, ``(num_envs, d)`` (every market maker's, ``(num_envs, M, d)``)."""
-        return self.config.observe(self.state)
+        return self.config.observe(self.state, self.xp)
 
     def state_info(self) -> dict[str, Any]:
         """The ``info`` arrays that describe the current state."""
@@ -133,6 +142,8 @@ class MarketBatch:
         ``active`` is false the state is kept and the outcome is zero (the winner −1).
         """
         before = self.state
+        if active is not None:
+            active = self._mask("active", active)
         draws = self._draws(rng, active)
         after, outcome = transition(before, bid, ask, draws, self.params, self.xp)
         if active is not None:
@@ -160,8 +171,10 @@ class MarketBatch:
         outcome = self.step_offsets(bid, ask, rng, active)
         info = self.config.step_info(before, self.state, bid, ask, outcome)
         if active is not None:
+            stepped = self._mask("active", active)
             for key in self.TRADE_INFO_KEYS:
-                info[key] = np.where(active, info[key], 0.0)
+                nothing = -1 if key == "winner" else 0.0  # the winner of no step is nobody, as in the outcome
+                info[key] = _where(stepped, info[key], nothing)
         return outcome, info
 
 

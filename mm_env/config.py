@@ -14,6 +14,7 @@ from mm_env.dynamics import MarketState, Number, Outcome
 from mm_env.params import FLAT_NAMES, MarketParams
 from mm_env.presets import make_params
 from mm_env.spaces import ActionDecoder, Observer, action_space, check_features, default_features, observation_space
+from mm_env.xp import ArrayNamespace
 
 _DEFAULT_PARAMS = MarketParams()
 
@@ -103,9 +104,9 @@ class EnvConfig:
         """The action space of one environment."""
         return action_space(self.params, self.normalize_actions)
 
-    def observe(self, state: MarketState) -> np.ndarray:
-        """The observation of one state ``(d,)`` or of a batch ``(n, d)``, float32."""
-        return self.observer(state, self.params)
+    def observe(self, state: MarketState, xp: ArrayNamespace | None = None) -> np.ndarray:
+        """The observation of one state ``(d,)`` or of a batch ``(n, d)``, float32 (``xp``: its namespace)."""
+        return self.observer(state, self.params, xp)
 
     def decode(self, actions: object, batch: int | None = None) -> tuple[Number, Number]:
         """The bid and ask offsets of an action (``batch=None``) or of ``batch`` actions (see ``decode_actions``)."""

@@ -174,7 +174,8 @@ def transition(
     earned = each_executed * makers.each(offset)  # the fill's distance from the mid times its size
     new_inventory = inventory - traded
     new_cash = cash + traded * makers.each(mid) + earned
-    mid_change, new_transient = move_mid(mid, transient, side * executed, executed, news, draws, market, xp)
+    # The trade's signed size S·Q' (one market maker traded, or none): the sum of the market makers' trades.
+    mid_change, new_transient = move_mid(mid, transient, makers.total(traded), executed, news, draws, market, xp)
     new_t = t + 1
     terminated = new_t >= market.T
     new_mid = mid + mid_change

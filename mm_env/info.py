@@ -1,6 +1,7 @@
 """The ``info`` of the one-MM envs: what the state and a step's trade show a user, the same for one env and a batch.
 
-The competing market makers' ``info`` is in :mod:`mm_env.competition.info`.
+The competing market makers' ``info`` is that of their configuration
+(:class:`mm_env.competition.config.CompetitionConfig`).
 """
 
 from __future__ import annotations

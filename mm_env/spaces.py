@@ -111,7 +111,7 @@ class Observer:
 
     def batch(self, state: MarketState, params: MarketParams, xp: ArrayNamespace = NUMPY) -> np.ndarray:
         """The observations of a batch's state (arrays of length ``n``), shape ``(n, d)``."""
-        observations = xp.as_float32(xp.stack([value(state, params, xp) for value in self._values], axis=-1))
+        observations = xp.columns_float32([value(state, params, xp) for value in self._values])
         return observations  # type: ignore[return-value]  # an array of the namespace
 
 
@@ -169,21 +169,29 @@ class ActionDecoder:
     def batch(self, actions: object, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """The offsets of ``batch`` actions of shape ``(batch, 2)``, as two float64 arrays (checked first)."""
         array = _checked(actions, (batch, 2))
-        if not np.isfinite(array).all():
+        # Two reductions find NaN and infinities (a NaN or an infinite extreme), cheaper than a mask of the batch.
+        smallest, largest = float(array.min()), float(array.max())
+        if not (math.isfinite(smallest) and math.isfinite(largest)):
             bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
             raise ValueError(f"action must be finite; environments {bad.tolist()} got {array[bad].tolist()}")
-        offsets = np.asarray(self.offsets(array.T.astype(np.float64), NUMPY))  # rows: contiguous for the step
+        # The map is increasing and rounds monotonically: the extremes map to the extremes (as Python floats, which
+        # overflow to ±inf without a warning), so they tell whether any offset needs the clip.
+        if self.normalize:
+            smallest, largest = self.scale * smallest + self.shift, self.scale * largest + self.shift
+        within = self.low <= smallest and largest <= self.high
+        offsets = np.asarray(self.offsets(array.T.astype(np.float64), NUMPY, within))  # rows: contiguous data
         return offsets[0], offsets[1]
 
-    def offsets(self, actions: Number, xp: ArrayNamespace) -> Number:
+    def offsets(self, actions: Number, xp: ArrayNamespace, within_bounds: bool = False) -> Number:
         """The offsets of finite actions of any shape, within ``[delta_min, delta_max]``: the map, then a clip.
 
         A normalised action beyond ±2 maps beyond the bounds, where the clip puts it; bringing it to ±2 first
-        changes nothing, and spares a huge finite action an overflow in the map.
+        changes nothing, and spares a huge finite action an overflow in the map. ``within_bounds``: the caller
+        knows every offset falls within the bounds (checked on the extremes), so no clip can change one.
         """
         if self.normalize:
-            actions = self.scale * xp.clip(actions, -2.0, 2.0) + self.shift
-        return xp.clip(actions, self.low, self.high)
+            actions = self.scale * (actions if within_bounds else xp.clip(actions, -2.0, 2.0)) + self.shift
+        return actions if within_bounds else xp.clip(actions, self.low, self.high)
 
 
 def _checked(actions: object, expected: tuple[int, ...]) -> np.ndarray:

@@ -74,6 +74,8 @@ class ArrayNamespace:
     concatenate: Callable[..., Number]
     as_float32: Unary
     """The values as float32 (observations)."""
+    columns_float32: Callable[[Sequence[Number]], Number]
+    """``columns_float32(columns)``: equal-length columns side by side, ``(n, d)``, in float32 (observations)."""
     rint: Unary
     sum: Callable[..., Number]
     any: Callable[..., Number]
@@ -135,6 +137,7 @@ SCALAR = ArrayNamespace(
     stack=_arrays_only,
     concatenate=_arrays_only,
     as_float32=_arrays_only,
+    columns_float32=_arrays_only,
     rint=_arrays_only,
     sum=_arrays_only,
     any=_arrays_only,
@@ -167,6 +170,19 @@ def _numpy_as_float32(x: Number) -> Number:
     return np.asarray(x).astype(np.float32)
 
 
+def _numpy_columns_float32(columns: Sequence[Number]) -> Number:
+    # A new array filled column by column: one pass per column, and no float64 copy of the whole block.
+    block = np.empty((len(np.asarray(columns[0])), len(columns)), dtype=np.float32)
+    for index, column in enumerate(columns):
+        block[:, index] = column
+    return block
+
+
+def _numpy_clip(x: Number, low: Number, high: Number) -> Number:
+    # min(max(x, low), high): numpy.clip's value for low <= high, without its Python-level dispatch.
+    return np.minimum(np.maximum(x, low), high)
+
+
 def _numpy_searchsorted(sorted_bounds: Sequence[float], x: Number) -> Number:
     return np.searchsorted(sorted_bounds, x, side="right")
 
@@ -183,13 +199,14 @@ NUMPY = ArrayNamespace(
     exp=np.exp,
     floor=np.floor,
     sign=np.sign,
-    clip=np.clip,
+    clip=_numpy_clip,
     index=_numpy_index,
     take=np.take,
     searchsorted=_numpy_searchsorted,
     stack=np.stack,
     concatenate=np.concatenate,
     as_float32=_numpy_as_float32,
+    columns_float32=_numpy_columns_float32,
     rint=np.rint,
     sum=np.sum,
     any=np.any,
@@ -211,18 +228,18 @@ def register_namespace(array_api_name: str, namespace: ArrayNamespace) -> None:
 def namespace_of(value: object) -> ArrayNamespace:
     """The namespace for a value: :data:`SCALAR` for a Python number, else the one registered for its array library.
 
-    Arrays are recognised by the array API standard's ``__array_namespace__`` (NumPy 2 arrays have it). A NumPy
-    ``float64`` is a Python ``float`` (a subclass); other NumPy scalars count as NumPy arrays. ``ValueError`` for
-    anything else.
+    NumPy's arrays and scalars are NumPy's (a NumPy ``float64`` is also a Python ``float``, a subclass: the scalar
+    namespace); other arrays are recognised by the array API standard's ``__array_namespace__``. ``ValueError``
+    for anything else.
     """
     if isinstance(value, (int, float)):
         return SCALAR
+    if isinstance(value, (np.ndarray, np.generic)):  # NumPy 1.26 arrays have no __array_namespace__
+        return NUMPY
     array_api = getattr(value, "__array_namespace__", None)
     if array_api is not None:
         name = array_api().__name__
         if name in _BY_ARRAY_API:
             return _BY_ARRAY_API[name]
         raise ValueError(f"no array namespace is registered for {name} arrays; register one with register_namespace")
-    if isinstance(value, np.generic):
-        return NUMPY
     raise ValueError(f"{type(value).__name__} is neither a Python number nor an array with __array_namespace__")

@@ -1,8 +1,8 @@
-"""The exact DP (``agents.dp``, MODEL.md §4) against independent computations and the reference figures of §6.
+"""The exact DP (``agents.exact.dp``, MODEL.md §4) against independent computations and the reference figures of §6.
 
 * ``solve_dp`` (closed form) against ``evaluate_tables`` (outcome enumeration) of its own policy;
 * both against a brute-force backward induction and a brute-force path enumeration written here with plain loops
-  from the step rules of MODEL.md §2 (no shared code with ``agents.dp``);
+  from the step rules of MODEL.md §2 (no shared code with ``agents.exact.dp``);
 * the DP optimum against every heuristic and random Markov policies;
 * the figures of MODEL.md §6.
 """

@@ -1,4 +1,4 @@
-"""Figures (``agents.plots``) and the env's ``rgb_array`` rendering."""
+"""Figures (``agents.evaluation.figures``) and the env's ``rgb_array`` rendering."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The closed-form baselines (``agents.closed_forms``, MODEL.md §7.4) against the exact DP and against each other.
+"""The closed-form baselines (``agents.policies.closed_forms``, MODEL.md §7.4) against the exact DP and each other.
 
 * the DP's value converges to Cartea–Jaimungal's ``h(0, 0)`` at first order in ``dt`` (the figures of §7.4), and so
   do its quotes and its whole value table, also under the ``mtm`` and asymmetric-flow mappings;

@@ -157,3 +157,28 @@ def test_parallel_env_refuses_missing_actions_and_steps_after_the_end():
     game.step({"mm_0": np.zeros(2), "mm_1": np.zeros(2)})
     with pytest.raises(RuntimeError, match="reset"):
         game.step({"mm_0": np.zeros(2), "mm_1": np.zeros(2)})
+
+
+@pytest.mark.parametrize("num_envs", [2, 3])  # as many environments as market makers, and not
+def test_a_batch_of_games_steps_only_its_active_environments(num_envs):
+    from mm_env.batch import MarketBatch
+
+    config = CompetitionConfig.from_kwargs(T=10)
+    batch = MarketBatch(config, num_envs)
+    rng = np.random.default_rng(0)
+    actions = np.zeros((num_envs, 2, 2))
+    active = [True] * num_envs
+    active[1] = False  # a plain list is a mask too
+    outcome, info = batch.step(actions, rng, active=active)
+    assert batch.state.t.tolist() == [float(flag) for flag in active]
+    assert outcome.winner[1] == -1 and info["winner"][1] == -1 and info["winner"].dtype == outcome.winner.dtype
+    for key in ("bid", "ask", "fill_size", "spread_captured", "inventory_penalty"):
+        assert info[key].shape == (num_envs, 2) and not info[key][1].any(), key
+    # The active environments stepped as a batch of them alone would, on the same draws.
+    alone = MarketBatch(config, num_envs - 1)
+    alone_outcome, _ = alone.step(np.zeros((num_envs - 1, 2, 2)), np.random.default_rng(0))
+    kept = [0, *range(2, num_envs)]
+    np.testing.assert_array_equal(batch.state.inventory[kept], alone.state.inventory)
+    np.testing.assert_array_equal(outcome.reward[kept], alone_outcome.reward)
+    with pytest.raises(ValueError, match="one entry per environment"):
+        batch.step(actions, rng, active=[True] * (num_envs + 1))

@@ -1,7 +1,7 @@
-"""The generalised exact DP of MODEL.md §7.3 (``agents.dp``) against independent computations.
+"""The generalised exact DP of MODEL.md §7.3 (``agents.exact.dp``) against independent computations.
 
 * every path of small episodes enumerated from the step rules of MODEL.md §2 and §7.1–§7.2, written here with plain
-  loops (no shared code with ``agents.dp``): the exact mean and standard deviation of any Markov policy;
+  loops (no shared code with ``agents.exact.dp``): the exact mean and standard deviation of any Markov policy;
 * a brute-force backward induction over ``(t, I, L)`` that maximises each side's offset over a fine grid;
 * Monte Carlo runs of the batched environment for every preset with an exact solution;
 * the findings of §7.1 on informed traders, and which models have no exact optimum.

@@ -1,7 +1,7 @@
-"""The exact tools for two competing market makers (``agents.game``, MODEL.md §8).
+"""The exact tools for two competing market makers (``agents.exact.game``, MODEL.md §8).
 
 * exact evaluation against a brute-force enumeration of every path, written here from the step rules of §2, §7 and
-  §8 (cash, mid and wealth tracked literally; no code shared with ``agents.game``);
+  §8 (cash, mid and wealth tracked literally; no code shared with ``agents.exact.game``);
 * best responses and the cartel against brute-force DPs that try every tick (pair) in every state;
 * every stage game of the equilibrium against its brute-force payoff matrix (a pure equilibrium wherever one
   exists, else the pair with the smallest largest gain), and the candidates against the exhaustive search's rule;
@@ -420,7 +420,7 @@ def test_best_response_to_a_competitor_who_never_trades_is_the_one_mm_optimum_on
     tradable = np.stack([levels > -market.I_max, levels < market.I_max])  # ask: can sell, bid: can buy
     assert np.where(tradable, best, 0).max() < params.highest_tick - params.lowest_tick
     np.testing.assert_allclose(response.value, np.broadcast_to(value[:, :, None], response.value.shape), atol=1e-9)
-    # Its quotes are the grid optimum wherever it can trade, within a tick of the continuous optimum of agents.dp.
+    # Its quotes are the grid optimum wherever it can trade, within a tick of the continuous optimum of agents.exact.dp.
     grid_offsets = (best + params.lowest_tick) * params.tick
     can_sell = (levels > -market.I_max)[None, :, None]
     can_buy = (levels < market.I_max)[None, :, None]

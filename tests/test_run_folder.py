@@ -35,7 +35,7 @@ from agents.cli.train import main as train_main
 from agents.storage import files, models, run_folder
 from agents.storage.run_folder import RunFolderError
 from agents.training.experiment import continued_config, load_agents
-from agents.training.hyperparams import ALGORITHMS, algorithm_kwargs, load_hyperparams
+from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs, load_hyperparams
 from agents.training.interrupts import DeferredInterrupts, InterruptOnce, interrupt
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 

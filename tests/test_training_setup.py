@@ -13,7 +13,7 @@ from stable_baselines3.common.buffers import NStepReplayBuffer
 from agents.training.algorithm import load_model
 from agents.training.config import RunConfig
 from agents.training.experiment import continued_config, next_run_dir, prepare, training_callbacks
-from agents.training.hyperparams import ALGORITHMS, _schedule, algorithm_kwargs, load_hyperparams
+from agents.training.hyperparameters import ALGORITHMS, _schedule, algorithm_kwargs, load_hyperparams
 from agents.training.market import env_config
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
@@ -280,7 +280,7 @@ def test_a_bracketed_list_of_bare_words_on_the_command_line_is_a_list_of_strings
     ],
 )
 def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allowed):
-    from agents.training.hyperparams import check_hyperparams
+    from agents.training.hyperparameters import check_hyperparams
 
     with pytest.raises(
         ValueError, match=re.escape(f"{key}={value!r} is invalid: must be ") + ".*" + re.escape(allowed)
@@ -298,7 +298,7 @@ def test_hyperparameter_values_are_checked_with_what_is_allowed(key, value, allo
     ],
 )
 def test_good_hyperparameter_values_pass(good):
-    from agents.training.hyperparams import check_hyperparams
+    from agents.training.hyperparameters import check_hyperparams
 
     check_hyperparams(good)
 

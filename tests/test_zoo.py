@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: 
 import mm_env  # noqa: E402
 from agents.training.callbacks import LogStdSchedule  # noqa: E402
 from agents.training.experiment import training_callbacks  # noqa: E402
-from agents.training.hyperparams import ALGORITHMS, HYPERPARAMS_DIR, RUN_KEYS, algorithm_kwargs  # noqa: E402
+from agents.training.hyperparameters import ALGORITHMS, HYPERPARAMS_DIR, RUN_KEYS, algorithm_kwargs  # noqa: E402
 from agents.zoo import ALGOS, zoo_entry, zoo_hyperparams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

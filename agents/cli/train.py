@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     import mm_env
     from agents.cli.options import add_env_kwargs_argument
-    from agents.training.hyperparams import ALGORITHMS
+    from agents.training.hyperparameters import ALGORITHMS
 
     parser = argparse.ArgumentParser(
         prog=TRAIN_COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

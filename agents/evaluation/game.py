@@ -23,7 +23,7 @@ from mm_env.opponents import JointPolicy, make_opponent
 from mm_env.params import CompetitionParams
 
 
-def grid_states(params: CompetitionParams, t: int | None = None) -> MarketState:
+def joint_grid_states(params: CompetitionParams, t: int | None = None) -> MarketState:
     """Every state ``(t, I_1, I_2)`` of two market makers (or those of one step ``t``) as one batch, ``I_1`` major."""
     market = params.market
     inventories = np.arange(-market.I_max, market.I_max + 1, dtype=np.float64)
@@ -38,14 +38,14 @@ def joint_tables(policy: JointPolicy, params: CompetitionParams) -> tuple[np.nda
     """The policy of two market makers over the exact grid: ``bid, ask`` of shape ``(2, T, N, N)`` on the tick grid.
 
     Only a Markov policy of ``(t, I_1, I_2)`` is fully described by its tables; evaluate them with
-    :func:`agents.game.evaluate_joint`. The grid is quoted one step at a time, to bound memory.
+    :func:`agents.exact.game.evaluate_joint`. The grid is quoted one step at a time, to bound memory.
     """
     if params.num_market_makers != 2:
         raise ValueError(f"tables cover two market makers; this game has {params.num_market_makers}")
     n = 2 * params.market.I_max + 1
     bid, ask = np.empty((2, params.market.T, n, n)), np.empty((2, params.market.T, n, n))
     for t in range(params.market.T):
-        step_bid, step_ask = policy.quote(grid_states(params, t), params)
+        step_bid, step_ask = policy.quote(joint_grid_states(params, t), params)
         bid[:, t] = params.on_grid(step_bid).T.reshape(2, n, n)
         ask[:, t] = params.on_grid(step_ask).T.reshape(2, n, n)
     return bid, ask

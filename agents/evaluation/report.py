@@ -10,6 +10,7 @@ from pathlib import Path
 from agents.evaluation.compare import PolicyReport
 from agents.evaluation.game import GameReport
 from agents.exact.dp import exact_solution
+from agents.policies.tabular import DP_NAME
 from mm_env.params import MarketParams
 
 COLUMNS = (
@@ -70,7 +71,7 @@ def write_report(
     """Write ``comparison.json`` and ``comparison.md`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     if benchmark is None and exact_solution(params) is not None:
-        benchmark_name: str | None = "DP optimum"
+        benchmark_name: str | None = DP_NAME
     else:
         benchmark_name = benchmark
     payload = {"params": params.as_dict(), **meta, "benchmark": benchmark_name}

@@ -2,9 +2,9 @@
 
 A policy quotes from the model state (``t``, ``I``, the last trade's side ``L``, …), not from observation columns:
 :meth:`Policy.quote` maps a :class:`~mm_env.dynamics.MarketState` of arrays to bid and ask offsets in price units.
-Only learned agents read observations (see :mod:`agents.sb3_policy`), which they compute from the same state.
+Only learned agents read observations (see :mod:`agents.policies.learned`), which they compute from the same state.
 A policy that depends on the Markov state alone is a pair of offset tables over the exact grid
-(:func:`agents.dp.table_shape`), which :func:`agents.dp.evaluate_tables` evaluates exactly.
+(:func:`agents.exact.dp.table_shape`), which :func:`agents.exact.dp.evaluate_tables` evaluates exactly.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mm_env.spaces import encode_offsets
 
 
 def grid_states(params: MarketParams) -> MarketState:
-    """Every Markov state of the exact grid as one batch, shaped like :func:`agents.dp.table_shape`.
+    """Every Markov state of the exact grid as one batch, shaped like :func:`agents.exact.dp.table_shape`.
 
     ``t``, ``I`` and (with adaptive traders) the last trade's side ``L``, carried as ``traded = L``; the mid, cash and
     the other parts of the state hold their starting values, which a Markov policy does not read.
@@ -68,7 +68,7 @@ class Policy:
         return actions if np.ndim(state.t) else actions[0]
 
     def tables(self, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
-        """The policy's offsets over the whole exact grid, each of shape :func:`agents.dp.table_shape`.
+        """The policy's offsets over the whole exact grid, each of shape :func:`agents.exact.dp.table_shape`.
 
         Raises ``ValueError`` if the policy reads more of the state than the grid holds.
         """

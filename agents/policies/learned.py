@@ -27,7 +27,7 @@ class SB3Policy(Policy):
     ``VecNormalize`` (if any), whose observation statistics are applied first. ``normalized_actions`` says whether the
     model was trained on the normalised ``[-1, 1]`` action box (the default). When the features are Markov
     (``inventory``, ``time_left`` and, with adaptive traders, ``last_side``) the policy is a pair of tables over the
-    exact grid, and :func:`agents.dp.evaluate_tables` evaluates it exactly.
+    exact grid, and :func:`agents.exact.dp.evaluate_tables` evaluates it exactly.
     """
 
     def __init__(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from agents.exact import game
+from agents.exact.dp import unsolvable_reason
 from agents.policies.base import EachOnItsOwn
 from agents.policies.heuristics import ArticleRule
 from agents.policies.joint import GamePolicy
@@ -17,12 +18,29 @@ from agents.policies.tabular import DPPolicy
 from mm_env.params import CompetitionParams
 
 
+def unavailable_reason(name: str, params: CompetitionParams) -> str | None:
+    """Why the named opponent cannot play this game (one line), or ``None``: checked without solving anything.
+
+    The equilibrium and the cartel need the exact solution of the game, the monopolist's quotes the one-MM DP.
+    """
+    if name in ("equilibrium", "cartel"):
+        reason = game.game_unsolvable_reason(params)
+        if reason is not None:
+            return f"opponent={name!r} needs the exact solution of the game, which does not exist here: {reason}"
+    if name == "monopoly":
+        reason = unsolvable_reason(params.market)
+        if reason is not None:
+            return f"opponent={name!r} quotes the one-MM optimum, which does not exist here: {reason}"
+    return None
+
+
 @functools.lru_cache(maxsize=8)
 def _solved(name: str, params: CompetitionParams) -> GamePolicy:
+    reason = unavailable_reason(name, params)
+    if reason is not None:
+        raise ValueError(reason)
     solution = game.solve_equilibrium(params) if name == "equilibrium" else game.solve_cartel(params)
-    if solution is None:
-        reason = game.game_unsolvable_reason(params)
-        raise ValueError(f"opponent={name!r} needs the exact solution of the game, which does not exist here: {reason}")
+    assert solution is not None  # the game is covered
     return GamePolicy.from_solution(solution)
 
 
@@ -43,4 +61,7 @@ def article(params: CompetitionParams) -> EachOnItsOwn:
 
 def monopoly(params: CompetitionParams) -> EachOnItsOwn:
     """Every market maker quotes the one-MM DP optimum (the monopolist's quotes) from its own inventory."""
+    reason = unavailable_reason("monopoly", params)
+    if reason is not None:
+        raise ValueError(reason)
     return EachOnItsOwn(DPPolicy(params.market))

@@ -50,9 +50,13 @@ class TabularPolicy(Policy):
             raise ValueError(f"tables of shape {shape} do not fit this model's grid {grid}")
 
 
+DP_NAME = "DP optimum"
+"""The exact optimum's name: its row in the comparison table, and the benchmark that ``comparison.json`` names."""
+
+
 class DPPolicy(TabularPolicy):
-    """The exact optimum (see :func:`agents.dp.solve_dp`); ``ValueError`` where the model has none."""
+    """The exact optimum (see :func:`agents.exact.dp.solve_dp`); ``ValueError`` where the model has none."""
 
     def __init__(self, params: MarketParams, solution: DPSolution | None = None) -> None:
         self.solution = solution if solution is not None else solve_dp(params)
-        super().__init__(self.solution.bid, self.solution.ask, name="DP optimum")
+        super().__init__(self.solution.bid, self.solution.ask, name=DP_NAME)

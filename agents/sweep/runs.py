@@ -34,9 +34,10 @@ def read_metrics(run_dir: Path, algo: str) -> RunMetrics:
     """
     saved = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
     payload = json.loads((Path(run_dir) / "comparison.json").read_text())
+    family = family_of(saved["env_id"])
     try:
-        return family_of(saved["env_id"]).run_metrics(payload, algo)
-    except ValueError as error:
+        return family.run_metrics(payload, algo)
+    except ValueError as error:  # the message names comparison.json: say whose
         raise ValueError(f"{run_dir}/{error}") from None
 
 

@@ -24,7 +24,7 @@ import mm_env
 from agents.training.config import RunConfig, run_settings
 from agents.training.experiment import prepare
 from agents.training.families import family_of
-from agents.training.hyperparams import ALGORITHMS
+from agents.training.hyperparameters import ALGORITHMS
 
 SPEC_KEYS = (
     "name",

@@ -15,7 +15,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from agents.storage import models
 from agents.storage.run_folder import RunFolderError
 from agents.training.callbacks import MarketMetricsCallback
-from agents.training.hyperparams import ALGORITHMS, algorithm_kwargs
+from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs
 
 
 def model_on(

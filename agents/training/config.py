@@ -15,7 +15,7 @@ import torch
 
 import mm_env
 from agents.training.family import MarketFamily
-from agents.training.hyperparams import ALGORITHMS, algorithm_kwargs, load_hyperparams
+from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs, load_hyperparams
 
 PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
 FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on

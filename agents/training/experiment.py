@@ -34,7 +34,7 @@ from agents.training.config import (
 )
 from agents.training.families import family_of
 from agents.training.family import FinalReport, MarketFamily, recorded_params_note, saved_env_kwargs
-from agents.training.hyperparams import ALGORITHMS
+from agents.training.hyperparameters import ALGORITHMS
 from agents.training.interrupts import InterruptOnce
 from agents.training.tensorboard import hparams_of, write_layout
 
@@ -149,10 +149,10 @@ def conduct_run(
     ``begin`` sets up the logger and returns the periodic evaluation; then the model learns (with the callbacks that
     ``hyperparams`` asks for, :func:`training_callbacks`), is saved, evaluated once more and ``compare`` runs the
     final comparison. The first Ctrl-C or SIGTERM stops the run and later ones wait
-    (:class:`~agents.interrupts.InterruptOnce`): while it learns (or sets up), what was learned is saved, the run
-    marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all the same, the run marked
-    interrupted and the way to redo the comparison printed. Any exception saves the model as it is, writes the
-    traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
+    (:class:`~agents.training.interrupts.InterruptOnce`): while it learns (or sets up), what was learned is saved,
+    the run marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all the same, the
+    run marked interrupted and the way to redo the comparison printed. Any exception saves the model as it is,
+    writes the traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
     """
     evaluation: PeriodicEvaluation | None = None
     model_saved, stage = False, "training"
@@ -226,8 +226,8 @@ def _record_failure(
     return RunFailed(run_dir, error, model.num_timesteps, model_saved, log, stage)
 
 
-def saved_run(run_dir: Path) -> tuple[MarketFamily, dict[str, Any], list[str]]:
-    """A saved run's market (as recorded in its ``config.yaml``), its settings, and the parameters that needed it.
+def saved_run(run_dir: Path) -> tuple[MarketFamily, dict[str, Any], dict[str, Any], list[str]]:
+    """A saved run's market, its settings, the env keywords that rebuild its market, and the parameters that needed it.
 
     The market is the one ``config.yaml`` records (``params``), which wins over ``env_kwargs`` if the two disagree
     (:func:`agents.training.family.saved_env_kwargs`). Raises :class:`RunFolderError` (a ``ValueError``) with a
@@ -238,8 +238,8 @@ def saved_run(run_dir: Path) -> tuple[MarketFamily, dict[str, Any], list[str]]:
         family_type = family_of(saved["env_id"])
     except ValueError as error:
         raise RunFolderError(f"{run_dir / run_folder.CONFIG_FILE}: {error}") from None
-    family, _, differences = saved_env_kwargs(family_type, saved, run_dir)
-    return family, saved, differences
+    family, env_kwargs, differences = saved_env_kwargs(family_type, saved, run_dir)
+    return family, saved, env_kwargs, differences
 
 
 def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[Any], MarketFamily, dict[str, Any]]:
@@ -251,7 +251,7 @@ def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[Any], MarketF
     the run normalised observations. Raises :class:`RunFolderError` if the folder cannot be used.
     """
     run_dir = Path(run_dir)
-    family, saved, _ = saved_run(run_dir)
+    family, saved, _, _ = saved_run(run_dir)
     return family.load_agents(run_dir, saved, device), family, saved
 
 
@@ -264,7 +264,7 @@ def evaluate_saved_run(run_dir: Path, episodes: int | None, seed: int | None, de
     :class:`RunFolderError` if the folder cannot be used.
     """
     run_dir = Path(run_dir)
-    family, saved, differences = saved_run(run_dir)
+    family, saved, _, differences = saved_run(run_dir)
     note = recorded_params_note(differences)
     if note is not None:
         print(note)
@@ -283,13 +283,9 @@ def continued_config(source: Path, **changes: Any) -> RunConfig:
     Its market is the one its ``config.yaml`` records (see :func:`saved_run`). Raises :class:`RunFolderError` (a
     ``ValueError``) if ``config.yaml`` cannot be used.
     """
-    saved = run_folder.read_config(source, ALGORITHMS)
-    try:
-        family_type = family_of(saved["env_id"])
-    except ValueError as error:
-        raise RunFolderError(f"{source / run_folder.CONFIG_FILE}: {error}") from None
+    _, saved, env_kwargs, differences = saved_run(source)
     fields = {name: saved[name] for name in RunConfig.__dataclass_fields__ if name in saved}
-    _, fields["env_kwargs"], differences = saved_env_kwargs(family_type, saved, source)
+    fields["env_kwargs"] = env_kwargs
     note = recorded_params_note(differences)
     if note is not None:
         print(note)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 import mm_env  # noqa: F401  (registers the ids)
-from agents.training.family import MarketFamily
+from agents.training.family import MarketFamily, registered_kwargs
 from agents.training.game import CompetingMarketMakers
 from agents.training.market import OneMarketMaker
 
@@ -18,10 +18,8 @@ FAMILIES: tuple[type[MarketFamily], ...] = (OneMarketMaker, CompetingMarketMaker
 
 def family_of(env_id: str) -> type[MarketFamily]:
     """The family of a registered env id, found by the id's entry point (``ValueError`` for any other id)."""
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as error:
-        raise ValueError(f"--env {env_id!r} is not a registered environment id ({error})") from None
+    registered_kwargs(env_id, {})  # an unknown id: one line
+    spec = gym.spec(env_id)
     for family in FAMILIES:
         if spec.entry_point in family.entry_points:
             return family

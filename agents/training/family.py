@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from agents.exact.dp import table_memory_reason
 from agents.storage.run_folder import CONFIG_FILE, RunFolderError
 from agents.training.callbacks import PeriodicEvaluation
 from agents.training.tensorboard import Layout
@@ -107,6 +109,35 @@ class MarketFamily(Protocol):
     @staticmethod
     def run_metrics(comparison: dict[str, Any], algo: str) -> RunMetrics:
         """A finished run's figures for a sweep, from its ``comparison.json`` (``ValueError`` if it has none)."""
+
+
+def registered_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keywords an env id makes with: its registration's, under the given ones (``ValueError`` if unknown)."""
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(f"--env {env_id!r} is not a registered environment id ({error})") from None
+    kwargs = {**spec.kwargs, **env_kwargs}
+    kwargs.pop("render_mode", None)
+    return kwargs
+
+
+def check_trainable(market: MarketParams) -> None:
+    """Refuse a market with nothing to learn, or whose exact tables would not fit in memory (``ValueError``)."""
+    if not market.fill.quotes_matter:
+        raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
+    reason = table_memory_reason(market)
+    if reason is not None:
+        raise ValueError(f"--env-kwargs: {reason}; choose a smaller T or I_max")
+
+
+def monitored(venv: VecEnv, seed: int, normalize: dict[str, Any] | bool | None) -> VecEnv:
+    """A training env seeded, monitored (episode statistics), and normalised if the hyperparameters say so."""
+    venv.seed(seed)
+    monitored_env: VecEnv = VecMonitor(venv)
+    if normalize:
+        monitored_env = VecNormalize(monitored_env, **(normalize if isinstance(normalize, dict) else {}))
+    return monitored_env
 
 
 def saved_env_kwargs(

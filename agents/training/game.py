@@ -8,23 +8,23 @@ collusion index and the quoted spread, against the exact equilibrium and cartel 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from agents.evaluation.game import ExactReference, baseline_joint_policies, exact_reference, judge
 from agents.evaluation.report import game_table
-from agents.exact.dp import table_memory_reason
 from agents.policies.learned import LearnedJointPolicy
+from agents.policies.opponents import unavailable_reason
 from agents.storage import files, models
 from agents.training.algorithm import load_model
 from agents.training.callbacks import GameEvaluationCallback
-from agents.training.family import FinalReport, RunMetrics
-from agents.training.hyperparams import normalises_observations
+from agents.training.family import FinalReport, RunMetrics, check_trainable, monitored, registered_kwargs
+from agents.training.hyperparameters import normalises_observations
 from agents.training.tensorboard import Layout, game_layout
 from mm_env.competition.config import CompetitionConfig
 from mm_env.competition.sb3_vec_env import CompetitionVecEnv
@@ -62,11 +62,7 @@ class CompetingMarketMakers:
     @classmethod
     def from_env(cls, env_id: str, env_kwargs: dict[str, Any]) -> CompetingMarketMakers:
         """The set-up from the keywords: ``opponent=NAME`` or ``self_play=True``, plus the game's keywords."""
-        try:
-            spec = gym.spec(env_id)
-        except gym.error.Error as error:
-            raise ValueError(f"--env {env_id!r} is not a registered environment id ({error})") from None
-        kwargs = {**spec.kwargs, **env_kwargs}
+        kwargs = registered_kwargs(env_id, env_kwargs)
         self_play = kwargs.pop("self_play", False)
         if not isinstance(self_play, bool):
             raise ValueError(f"self_play={self_play!r} is invalid: must be True or False")
@@ -80,13 +76,10 @@ class CompetingMarketMakers:
             raise ValueError(
                 f"opponent={opponent!r} needs num_market_makers >= 2 (one market maker alone: use self_play)"
             )
-        if not config.params.market.fill.quotes_matter:
-            raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
-        reason = table_memory_reason(config.params.market)
-        if reason is not None:
-            raise ValueError(f"--env-kwargs: {reason}; choose a smaller T or I_max")
-        if opponent is not None:
-            make_opponent(opponent, config.params)  # a solved opponent fails here, with the reason, if it cannot
+        check_trainable(config.params.market)
+        reason = None if opponent is None else unavailable_reason(opponent, config.params)
+        if reason is not None:  # checked without solving: the opponent is solved when the env is built
+            raise ValueError(reason)
         return cls(env_id, config, opponent, self_play)
 
     def check_n_envs(self, n_envs: int) -> None:
@@ -102,18 +95,14 @@ class CompetingMarketMakers:
 
     def make_env(self, n_envs: int, seed: int, normalize: dict[str, Any] | bool | None) -> VecEnv:
         """The batched SB3 env of the set-up, monitored, and normalised if the hyperparameters say so."""
-        venv: VecEnv = CompetitionVecEnv(
+        venv = CompetitionVecEnv(
             n_envs,
             self.opponent,
             self_play=self.self_play,
             params=self.params,
             normalize_actions=self.config.normalize_actions,
         )
-        venv.seed(seed)
-        venv = VecMonitor(venv)
-        if normalize:
-            venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))
-        return venv
+        return monitored(venv, seed, normalize)
 
     def prepare_reference(self) -> None:
         """Solve the game exactly where the tools cover it (seconds at the defaults)."""
@@ -188,11 +177,13 @@ class CompetingMarketMakers:
         if learned is None or learned.get("pct_of_best_response") is None or not learned.get("exact_return"):
             raise ValueError(f"comparison.json has no {algo.upper()} row measured against its exact best response")
         pct = float(learned["pct_of_best_response"])
+        # judge() gives a percentage only of a positive best response: the value is the return over the fraction.
+        value = 100.0 * float(learned["exact_return"][0]) / pct if pct != 0.0 else math.nan
         return RunMetrics(
             pct=pct,
             best_pct=None,
             mean_return=float(learned["mean_return"][0]),
             benchmark=BEST_RESPONSE_BENCHMARK,
-            benchmark_value=100.0 * float(learned["exact_return"][0]) / pct,
+            benchmark_value=value,
             exact=True,
         )

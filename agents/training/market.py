@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv
 
 import mm_env  # noqa: F401  (registers the ids)
 from agents.evaluation.compare import baseline_policies, compare
@@ -20,22 +20,20 @@ from agents.evaluation.figures import episode_figure, policy_figure
 from agents.evaluation.report import COMPACT_COLUMNS, markdown_table, write_report
 from agents.evaluation.rollout import episode_history
 from agents.evaluation.tuning import best_tuned_heuristic
-from agents.exact.dp import exact_solution, table_memory_reason
+from agents.exact.dp import exact_solution
 from agents.policies.base import Policy
 from agents.policies.learned import SB3Policy
+from agents.policies.tabular import DP_NAME
 from agents.storage import files, models
 from agents.storage.run_folder import RunFolderError
 from agents.training.algorithm import load_model
 from agents.training.callbacks import PolicyEvaluationCallback
-from agents.training.family import FinalReport, RunMetrics
-from agents.training.hyperparams import normalises_observations
+from agents.training.family import FinalReport, RunMetrics, check_trainable, monitored, registered_kwargs
+from agents.training.hyperparameters import normalises_observations
 from agents.training.tensorboard import Layout, market_maker_layout
 from mm_env.config import EnvConfig
 from mm_env.params import MarketParams
 from mm_env.sb3_vec_env import MarketMakingVecEnv
-
-DP_BENCHMARK = "DP optimum"
-"""What ``comparison.json`` names the benchmark where the model has an exact optimum."""
 
 
 def env_config(env_id: str, env_kwargs: dict[str, Any]) -> EnvConfig:
@@ -43,14 +41,10 @@ def env_config(env_id: str, env_kwargs: dict[str, Any]) -> EnvConfig:
 
     Raises ``ValueError`` for an unknown id, an id of another family, or an invalid keyword.
     """
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as error:
-        raise ValueError(f"--env {env_id!r} is not a registered environment id ({error})") from None
-    if spec.entry_point not in OneMarketMaker.entry_points:
-        raise ValueError(f"--env {env_id!r} is not a one-market-maker environment of mm_env ({spec.entry_point})")
-    kwargs = {**spec.kwargs, **env_kwargs}
-    kwargs.pop("render_mode", None)
+    kwargs = registered_kwargs(env_id, env_kwargs)
+    entry_point = gym.spec(env_id).entry_point
+    if entry_point not in OneMarketMaker.entry_points:
+        raise ValueError(f"--env {env_id!r} is not a one-market-maker environment of mm_env ({entry_point})")
     return EnvConfig.from_kwargs(**kwargs)
 
 
@@ -74,11 +68,7 @@ class OneMarketMaker:
     def from_env(cls, env_id: str, env_kwargs: dict[str, Any]) -> OneMarketMaker:
         """The market of a one-MM env id and keywords; refuses what cannot be trained (``ValueError``)."""
         config = env_config(env_id, env_kwargs)
-        if not config.params.fill.quotes_matter:
-            raise ValueError("article mode has nothing to learn: every order fills whatever the quotes")
-        reason = table_memory_reason(config.params)
-        if reason is not None:
-            raise ValueError(f"--env-kwargs: {reason}; choose a smaller T or I_max")
+        check_trainable(config.params)
         return cls(env_id, config)
 
     @property
@@ -96,14 +86,10 @@ class OneMarketMaker:
     def make_env(self, n_envs: int, seed: int, normalize: dict[str, Any] | bool | None) -> VecEnv:
         """The batched SB3 env, monitored, and normalised if the hyperparameters say so."""
         config = self.config
-        venv: VecEnv = MarketMakingVecEnv(
+        venv = MarketMakingVecEnv(
             n_envs, config.params, observation_features=config.features, normalize_actions=config.normalize_actions
         )
-        venv.seed(seed)
-        venv = VecMonitor(venv)
-        if normalize:
-            venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))
-        return venv
+        return monitored(venv, seed, normalize)
 
     def prepare_reference(self) -> None:
         """Tune the heuristics where the model has no DP optimum (the periodic evaluations' benchmark)."""
@@ -198,12 +184,12 @@ class OneMarketMaker:
             raise ValueError(f"comparison.json has no {algo.upper()} row measured against a benchmark")
         reference = rows[benchmark]
         # The DP's row carries its exact value, which is what % of DP divides by; a heuristic is judged by its mean.
-        value = reference["exact_return"] if benchmark == DP_BENCHMARK else reference["mean_return"]
+        value = reference["exact_return"] if benchmark == DP_NAME else reference["mean_return"]
         return RunMetrics(
             pct=float(final["pct_of_benchmark"]),
             best_pct=None if best is None or best["pct_of_benchmark"] is None else float(best["pct_of_benchmark"]),
             mean_return=float(final["mean_return"]),
             benchmark=benchmark,
             benchmark_value=float(value),
-            exact=benchmark == DP_BENCHMARK,
+            exact=benchmark == DP_NAME,
         )

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.vec_env import VecNormalize
 
-from agents.training.hyperparams import ACTIVATIONS, HYPERPARAMS_DIR
+from agents.training.hyperparameters import ACTIVATIONS, HYPERPARAMS_DIR
 
 # The keys whose values rl_zoo3's ExperimentManager._preprocess_schedules turns into schedules.
 ZOO_SCHEDULED_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")

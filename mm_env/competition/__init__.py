@@ -5,7 +5,7 @@ by the same transition (:func:`mm_env.dynamics.transition`) and batch (:class:`m
 
 :func:`parallel_env` and :func:`env` are the PettingZoo forms (parallel and AEC); ``CompetingMarketMakers-v0`` is a
 single-agent Gymnasium env in which the other market makers follow given policies. The exact tools for two market
-makers (equilibrium, cartel, best response, NashConv, the collusion index) are in :mod:`agents.game`.
+makers (equilibrium, cartel, best response, NashConv, the collusion index) are in :mod:`agents.exact.game`.
 """
 
 from typing import Any

@@ -125,8 +125,9 @@ class CompetitionConfig:
         """Whether the observation carries the last trade's side (with adaptive traders)."""
         return self.params.market.flow.momentum != 0.0
 
-    def observe(self, state: MarketState, xp: ArrayNamespace = NUMPY) -> np.ndarray:
-        """Every market maker's observation, shape ``(n, M, d)``, float32."""
+    def observe(self, state: MarketState, xp: ArrayNamespace | None = None) -> np.ndarray:
+        """Every market maker's observation, shape ``(n, M, d)``, float32 (``xp``: the state's namespace, NumPy's)."""
+        xp = NUMPY if xp is None else xp
         m = self.params.num_market_makers
         market = self.params.market
         own_first = (state.inventory / market.I_max)[:, self.view_order]  # type: ignore[index]  # one gather for all

@@ -14,7 +14,7 @@ import numpy as np
 
 from mm_env.batch import MarketBatch, check_count
 from mm_env.competition.config import CompetitionConfig
-from mm_env.dynamics import MarketState, wealth
+from mm_env.dynamics import MarketState
 from mm_env.opponents import Opponent, make_opponent
 from mm_env.params import CompetitionParams
 from mm_env.xp import Number
@@ -32,20 +32,10 @@ class LearnerBatch:
 
     The views are ordered game by game, then learner by learner: view ``g·k + i`` is learner ``learners[i]`` of game
     ``g``. Each view observes its market maker's observation of :class:`CompetitionConfig` and gets its reward. A
-    game's views end together, and a reset of any view of a game resets the whole game.
+    game's views end together, and a reset of any view of a game resets the whole game. A view's ``info`` is its
+    game's (:meth:`CompetitionConfig.step_info`), its market maker's entries picked, with ``won`` (the trader came
+    to it) for the game's ``winner``.
     """
-
-    STATE_INFO_KEYS: tuple[str, ...] = ("inventory", "cash", "mtm_pnl", "mid")
-    TRADE_INFO_KEYS: tuple[str, ...] = (
-        "bid",
-        "ask",
-        "fill_size",
-        "spread_captured",
-        "inventory_penalty",
-        "trader_side",
-        "trader_size",
-        "won",
-    )
 
     def __init__(
         self,
@@ -67,6 +57,8 @@ class LearnerBatch:
         if not len(self.others) and opponent is not None:
             raise ValueError("every market maker learns (self-play): there is no opponent to give")
         self.games = MarketBatch(config, num_games)
+        self.STATE_INFO_KEYS = config.STATE_INFO_KEYS
+        self.TRADE_INFO_KEYS = tuple("won" if key == "winner" else key for key in config.TRADE_INFO_KEYS)
         self.config = config
         self.params: CompetitionParams = config.params
         self.opponent = None if opponent is None else make_opponent(opponent, config.params)
@@ -109,14 +101,7 @@ class LearnerBatch:
 
     def state_info(self) -> dict[str, Any]:
         """Each view's state ``info`` arrays."""
-        state = self.games.state
-        mtm = wealth(state, self.params)
-        return {
-            "inventory": self._views(state.inventory),
-            "cash": self._views(state.cash),
-            "mtm_pnl": self._views(mtm),
-            "mid": self._views(state.mid),
-        }
+        return {key: self._views(value) for key, value in self.config.state_info(self.games.state).items()}
 
     def step(
         self, actions: object, rng: np.random.Generator, active: np.ndarray | None = None
@@ -145,20 +130,12 @@ class LearnerBatch:
             bid[:, self.others] = self.params.on_grid(other_bid[:, self.others])
             ask[:, self.others] = self.params.on_grid(other_ask[:, self.others])
         bid[:, self.learners], ask[:, self.learners] = learner_bid, learner_ask
-        before_mid = np.asarray(self.games.state.mid)
+        before = self.games.state
         outcome = self.games.step_offsets(bid, ask, rng, None if active is None else self._games(active))
-        won = np.asarray(outcome.winner)[:, None] == np.arange(m)
-        views = {
-            "bid": self._views(before_mid[:, None] - bid),
-            "ask": self._views(before_mid[:, None] + ask),
-            "fill_size": self._views(outcome.executed),
-            "spread_captured": self._views(outcome.spread_captured),
-            "inventory_penalty": self._views(outcome.inventory_penalty),
-            "trader_side": self._views(outcome.trader_side),
-            "trader_size": self._views(outcome.trader_size),
-            "won": self._views(won),
-        }
+        game_info = self.config.step_info(before, self.games.state, bid, ask, outcome)
+        game_info["winner"] = np.asarray(outcome.winner)[:, None] == np.arange(m)  # per market maker: won
+        info = {"won" if key == "winner" else key: self._views(value) for key, value in game_info.items()}
         terminated = self._views(np.asarray(outcome.terminated).astype(bool))
         if active is not None:
             terminated &= np.asarray(active, dtype=bool)
-        return LearnerOutcome(self._views(outcome.reward), terminated), self.state_info() | views
+        return LearnerOutcome(self._views(outcome.reward), terminated), info

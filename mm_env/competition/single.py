@@ -22,7 +22,7 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
     The game of :class:`mm_env.competition.CompetitionParallelEnv` seen by its first market maker: the others quote
     by ``opponent``. A trader goes to the best price on its side among the market makers that can trade there (ties
     split at random), so quoting one tick inside a competitor wins its flow. With an exact solution of the game,
-    the optimum of this env is the exact best response to the opponent (:func:`agents.game.best_response`).
+    the optimum of this env is the exact best response to the opponent (:func:`agents.exact.game.best_response`).
 
     ## Action Space
 
@@ -62,9 +62,10 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
     env = gym.make("mm_env/CompetingMarketMakers-v0", opponent=my_policy, reward="mtm", tick=0.05)
     ```
 
-    ``opponent``: a name of :data:`agents.opponents.OPPONENTS`, a one-MM :class:`agents.policies.Policy` (each
-    competitor applies it to its own inventory) or an object with ``quote(state, params)`` giving every market
-    maker's offsets (see :func:`agents.opponents.opponent_policy`). The other keywords are those of
+    ``opponent``: a registered name (:func:`mm_env.opponents.opponent_names`), a one-MM
+    :class:`agents.policies.Policy` (each competitor applies it to its own inventory) or an object with
+    ``quote(state, params)`` giving every market maker's offsets (see :func:`mm_env.opponents.make_opponent`). The
+    other keywords are those of
     :meth:`mm_env.competition.config.CompetitionConfig.from_kwargs` (``num_market_makers``, ``tick``, ``preset``,
     any market parameter).
 

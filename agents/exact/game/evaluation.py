@@ -80,7 +80,7 @@ def moments(tree: Tree, ticks: tuple[np.ndarray, np.ndarray], second: bool) -> t
 
     Per side the trader goes to the best quote (a tie: to either with probability ½), accepts with ``p(δ°)``, and
     every size leads to a next state; the executing market maker also earns ``Q'·δ°``. Second moments add the
-    variance of the zero-mean mid moves that the rewards see, as in :func:`agents.dp.evaluate_tables`.
+    variance of the zero-mean mid moves that the rewards see, as in :func:`agents.exact.dp.evaluate_tables`.
     """
     n2 = tree.n_levels**2
     mean = np.empty((2, tree.T + 1, n2))
