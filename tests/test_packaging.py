@@ -171,35 +171,34 @@ def test_core_wheel_installs_and_runs_with_gymnasium_numpy_and_scipy_only(dist, 
     assert rows == "2"
 
 
-def test_main_job_trains_and_evaluates_from_the_wheel_outside_the_checkout(dist, tmp_path):
-    bin_dir = fresh_venv(tmp_path / "venv", str(one(dist, "*.whl")), system_site_packages=True)
-    work = tmp_path / "elsewhere"  # far from the repository: nothing there but what the run writes
+def train_and_evaluate(bin_dir: Path, work: Path) -> Path:
+    """The main job of the venv in ``bin_dir``, run in ``work`` (far from the repository): a tiny run, evaluated."""
     work.mkdir()
-    where = run([str(bin_dir / "python"), "-c", "import agents, mm_env; print(mm_env.__file__, agents.__file__)"], work)
-    assert all(Path(path).is_relative_to(tmp_path / "venv") for path in where.stdout.split()), where.stdout
     train = str(bin_dir / "mm-env-train")
     run([train, *TINY, "--log-dir", "runs"], cwd=work)
     run_dir = work / "runs" / "ppo_MarketMaking-v0_1"
     assert json.loads((run_dir / "comparison.json").read_text())
     evaluated = run([train, "--evaluate", str(run_dir), "--final-episodes", "20"], cwd=work)
     assert "common-random-number episodes" in evaluated.stdout
+    return run_dir
+
+
+def test_main_job_trains_and_evaluates_from_the_wheel_outside_the_checkout(dist, tmp_path):
+    bin_dir = fresh_venv(tmp_path / "venv", str(one(dist, "*.whl")), system_site_packages=True)
+    where = run(
+        [str(bin_dir / "python"), "-c", "import agents, mm_env; print(mm_env.__file__, agents.__file__)"], tmp_path
+    )
+    assert all(Path(path).is_relative_to(tmp_path / "venv") for path in where.stdout.split()), where.stdout
+    train_and_evaluate(bin_dir, tmp_path / "elsewhere")
 
 
 @pytest.mark.slow
 def test_main_job_trains_evaluates_and_continues_from_a_fresh_venv(dist, tmp_path):
-    wheel = one(dist, "*.whl")
-    bin_dir = fresh_venv(tmp_path / "venv", "torch==2.13.0", f"{wheel}[train]")
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    train = str(bin_dir / "mm-env-train")
-    run([train, *TINY, "--log-dir", "runs"], cwd=work)
-    run_dir = work / "runs" / "ppo_MarketMaking-v0_1"
-    assert json.loads((run_dir / "comparison.json").read_text())
-    evaluated = run([train, "--evaluate", str(run_dir), "--final-episodes", "20"], cwd=work)
-    assert "common-random-number episodes" in evaluated.stdout
+    bin_dir = fresh_venv(tmp_path / "venv", "torch==2.13.0", f"{one(dist, '*.whl')}[train]")
+    run_dir = train_and_evaluate(bin_dir, tmp_path / "elsewhere")
     run(
         [str(bin_dir / "python"), "-m", "agents.cli.train", "--continue-from", str(run_dir), "--timesteps=512"]
         + ["--eval-episodes=20", "--final-episodes=20", "--no-progress-bar", "--log-dir", "runs"],
-        cwd=work,
+        cwd=tmp_path / "elsewhere",
     )
-    assert (work / "runs" / "ppo_MarketMaking-v0_2" / "model.zip").exists()
+    assert (tmp_path / "elsewhere" / "runs" / "ppo_MarketMaking-v0_2" / "model.zip").exists()
