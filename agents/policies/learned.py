@@ -1,12 +1,13 @@
-"""Trained models as policies: one market maker's (:class:`SB3Policy`) and a game's (:class:`LearnedJointPolicy`).
+"""Policies that act on observations: trained models and plain functions, for one market maker and for a game.
 
-Both act deterministically through the model's ``predict`` on the observations it was trained on, which they
-compute from the model state; nothing here imports Stable-Baselines3 (any object with its ``predict`` serves).
+:class:`SB3Policy` (a model's ``predict``) and :class:`FunctionPolicy` (any function of a batch of observations) quote
+for one market maker, :class:`LearnedJointPolicy` for a game's seats. They compute their observations from the
+model state, as the env would; nothing here imports Stable-Baselines3 (any object with its ``predict`` serves).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,35 +21,33 @@ from mm_env.params import CompetitionParams, MarketParams
 from mm_env.spaces import DEFAULT_FEATURES, Observer, decode_actions
 
 
-class SB3Policy(Policy):
-    """Quotes with ``model.predict(obs, deterministic=True)`` on the observations it was trained on.
+class ObservationPolicy(Policy):
+    """A policy that acts on observations: it computes them from the model state with its own ``features``.
 
-    It computes its observations from the model state with its own ``features``; ``obs_normalizer`` is the training
-    ``VecNormalize`` (if any), whose observation statistics are applied first. ``normalized_actions`` says whether the
-    model was trained on the normalised ``[-1, 1]`` action box (the default). When the features are Markov
+    Subclasses give :meth:`actions` (actions of a batch of observations); ``normalized_actions`` says whether those
+    are in the normalised ``[-1, 1]`` action box (the env's default) or raw offsets. When the features are Markov
     (``inventory``, ``time_left`` and, with adaptive traders, ``last_side``) the policy is a pair of tables over the
     exact grid, and :func:`agents.exact.dp.evaluate_tables` evaluates it exactly.
     """
 
-    def __init__(
-        self,
-        model: Any,
-        name: str = "learned agent",
-        obs_normalizer: Any | None = None,
-        normalized_actions: bool = True,
-        features: Sequence[str] = DEFAULT_FEATURES,
-    ) -> None:
-        self.model, self.name, self.obs_normalizer = model, name, obs_normalizer
-        self.normalized_actions, self.features = normalized_actions, tuple(features)
+    def __init__(self, name: str, normalized_actions: bool = True, features: Sequence[str] = DEFAULT_FEATURES) -> None:
+        self.name, self.normalized_actions, self.features = name, normalized_actions, tuple(features)
         self._observe = Observer(self.features)
+
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """The actions ``(n, 2)`` of a batch of observations ``(n, d)``."""
+        raise NotImplementedError
 
     def act(self, obs: np.ndarray, params: MarketParams) -> np.ndarray:
         """Offsets ``(n, 2)`` in price units for a batch of observations (with this policy's features)."""
         obs = np.asarray(obs, dtype=np.float32)
-        if self.obs_normalizer is not None and getattr(self.obs_normalizer, "norm_obs", False):
-            obs = self.obs_normalizer.normalize_obs(obs)
-        actions, _ = self.model.predict(obs, deterministic=True)
-        bid, ask = decode_actions(np.asarray(actions), params, self.normalized_actions, batch=len(obs))
+        actions = np.asarray(self.actions(obs))
+        if actions.shape != (len(obs), 2):
+            raise ValueError(
+                f"{self.name}: the actions of {len(obs)} observations must have shape ({len(obs)}, 2) (bid, ask); "
+                f"got {actions.shape}"
+            )
+        bid, ask = decode_actions(actions, params, self.normalized_actions, batch=len(obs))
         return np.stack([bid, ask], axis=-1)
 
     def quote(self, state: MarketState, params: MarketParams) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +62,53 @@ class SB3Policy(Policy):
         if extra:
             raise ValueError(f"the policy observes {extra}, so it is not a function of the Markov state alone")
         return super().tables(params)
+
+
+class SB3Policy(ObservationPolicy):
+    """Quotes with ``model.predict(obs, deterministic=True)`` on the observations it was trained on.
+
+    ``obs_normalizer`` is the training ``VecNormalize`` (if any), whose observation statistics are applied first;
+    the rest is :class:`ObservationPolicy`'s.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        name: str = "learned agent",
+        obs_normalizer: Any | None = None,
+        normalized_actions: bool = True,
+        features: Sequence[str] = DEFAULT_FEATURES,
+    ) -> None:
+        super().__init__(name, normalized_actions, features)
+        self.model, self.obs_normalizer = model, obs_normalizer
+
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """The model's deterministic actions, on observations normalised as in training."""
+        if self.obs_normalizer is not None and getattr(self.obs_normalizer, "norm_obs", False):
+            obs = self.obs_normalizer.normalize_obs(obs)
+        actions, _ = self.model.predict(obs, deterministic=True)
+        return np.asarray(actions)
+
+
+class FunctionPolicy(ObservationPolicy):
+    """A function from a batch of observations ``(n, d)`` to actions ``(n, 2)``, as a policy.
+
+    A CleanRL agent's deterministic action, a hand-written rule, anything that maps observations to actions.
+    """
+
+    def __init__(
+        self,
+        function: Callable[[np.ndarray], Any],
+        name: str | None = None,
+        normalized_actions: bool = True,
+        features: Sequence[str] = DEFAULT_FEATURES,
+    ) -> None:
+        super().__init__(name or str(getattr(function, "__name__", "policy")), normalized_actions, features)
+        self.function = function
+
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """The function's actions."""
+        return np.asarray(self.function(obs), dtype=np.float64)
 
 
 class LearnedJointPolicy:
