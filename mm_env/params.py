@@ -217,6 +217,8 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+MAX_TICKS = 10_000_000
+"""The most ticks a market maker's offsets may take (the exact game tools search them; 500 at the defaults)."""
 MAX_MARKET_MAKERS = 64
 """The largest number of market makers an environment accepts (the matching is quadratic in nothing, but a limit
 catches a mistyped count before it allocates)."""
@@ -254,11 +256,14 @@ class CompetitionParams:
         check_int(self, "num_market_makers", 1)
         if self.num_market_makers > MAX_MARKET_MAKERS:
             fail("num_market_makers", self.num_market_makers, f"an integer in [1, {MAX_MARKET_MAKERS}]")
-        width = self.market.delta_max - self.market.delta_min
-        check_real(self, "tick", low=0.0, high=width, low_open=True)
-        # A small tolerance, so that bounds that are multiples of the tick in decimal (5.0 / 0.01) stay on the grid.
-        lowest = math.ceil(self.market.delta_min / self.tick - 1e-9)
-        highest = math.floor(self.market.delta_max / self.tick + 1e-9)
+        check_real(self, "tick", low=0.0, low_open=True)
+        low, high = self.market.delta_min / self.tick, self.market.delta_max / self.tick
+        if not high - low <= MAX_TICKS:  # also an infinite ratio, from a tick near the smallest float
+            fail("tick", self.tick, f"at least (delta_max - delta_min) / {MAX_TICKS:,} (at most {MAX_TICKS:,} ticks)")
+        # A small tolerance, so that bounds that are multiples of the tick in decimal (5.0 / 0.01, 0.6 / 0.1) stay
+        # on the grid, and a width of one tick in decimal (0.6 - 0.5 = 0.1) holds two ticks.
+        lowest = math.ceil(low - 1e-9)
+        highest = math.floor(high + 1e-9)
         if highest <= lowest:
             fail(
                 "tick",
@@ -293,6 +298,7 @@ __all__ = [
     "FLAT_NAMES",
     "FLAT_OWNERS",
     "MAX_MARKET_MAKERS",
+    "MAX_TICKS",
     "MODES",
     "REWARDS",
     "CompetitionParams",

@@ -182,3 +182,13 @@ def test_a_batch_of_games_steps_only_its_active_environments(num_envs):
     np.testing.assert_array_equal(outcome.reward[kept], alone_outcome.reward)
     with pytest.raises(ValueError, match="one entry per environment"):
         batch.step(actions, rng, active=[True] * (num_envs + 1))
+
+
+def test_a_width_of_one_tick_in_decimal_holds_two_ticks_and_absurd_ticks_are_one_clear_line():
+    # 0.6 - 0.5 is 0.09999999999999998 in floating point: the grid's tolerance applies to the width too.
+    params = make_competition_params(tick=0.1, delta_min=0.5, delta_max=0.6)
+    assert params.tick_offsets().tolist() == pytest.approx([0.5, 0.6])
+    with pytest.raises(ValueError, match=r"tick=1e-310 is invalid: must be at least .* \(at most 10,000,000 ticks\)"):
+        make_competition_params(tick=1e-310)  # no OverflowError: a ValueError like every other bad value
+    with pytest.raises(ValueError, match="small enough for two ticks"):
+        make_competition_params(tick=10.0)

@@ -135,6 +135,9 @@ def self_play_run(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     assert "NashConv" in result.stdout
+    # It says what it does before the run starts, and prints every periodic evaluation as the one-MM job does.
+    assert "solving the game exactly" in result.stdout.split("training PPO")[0]
+    assert result.stdout.count("evaluation at step") >= 2 and "NashConv" in result.stdout.split("evaluation at step")[1]
     return log_dir / "ppo_CompetingMarketMakers-v0_1"
 
 

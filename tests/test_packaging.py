@@ -169,6 +169,29 @@ def test_core_wheel_installs_and_runs_with_gymnasium_numpy_and_scipy_only(dist, 
     assert version == mm_env.__version__
     assert float(value) == pytest.approx(exact_solution(mm_env.make_params(T=20)).expected_return, abs=1e-6)
     assert rows == "2"
+    # The commands that need an extra say which, in one line; the evaluation writes its tables without matplotlib.
+    for command, extra in (("mm-env-train", "train"), ("mm-env-sweep", "ray")):
+        arguments = ["sweep.yml"] if command == "mm-env-sweep" else []
+        refused = subprocess.run(
+            [str(bin_dir / command), *arguments], cwd=tmp_path, capture_output=True, text=True, env=clean_environment()
+        )
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f'needs pip install "mm_env[{extra}]"' in refused.stderr
+    out = tmp_path / "evaluation"
+    evaluate = [
+        "-m",
+        "agents.cli.evaluate",
+        "--episodes",
+        "20",
+        "--no-tuning",
+        "--env-kwargs",
+        "T=20",
+        "--out",
+        str(out),
+    ]
+    evaluated = run([str(bin_dir / "python"), *evaluate], cwd=tmp_path)
+    assert "the tables are written, not policies.png" in evaluated.stdout
+    assert (out / "comparison.json").exists() and not (out / "policies.png").exists()
 
 
 def train_and_evaluate(bin_dir: Path, work: Path) -> Path:

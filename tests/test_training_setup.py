@@ -314,3 +314,15 @@ def test_models_whose_exact_tables_would_not_fit_in_memory_are_refused_before_an
     with pytest.raises(ValueError, match="GiB"):
         solve_dp(params)
     assert unsolvable_reason(env_config("mm_env/MarketMaking-v0", {}).params) is None
+
+
+@pytest.mark.filterwarnings("ignore:rich is experimental")
+def test_the_progress_bar_ends_at_the_budget_when_the_last_rollout_overshoots_it():
+    from stable_baselines3 import PPO
+
+    from agents.training.callbacks import ProgressBar
+
+    model = PPO("MlpPolicy", MarketMakingVecEnv(3, T=20), n_steps=32, batch_size=48, n_epochs=1, device="cpu")
+    bar = ProgressBar()
+    model.learn(100, callback=bar)  # two rollouts of 3 x 32 steps: 192 steps for a budget of 100
+    assert model.num_timesteps == 192 and bar.pbar.n == bar.pbar.total == 100

@@ -6,6 +6,31 @@ import argparse
 import math
 from collections.abc import Callable
 
+EXTRAS = {
+    "torch": "train",
+    "stable_baselines3": "train",
+    "tensorboard": "train",
+    "tqdm": "train",
+    "rich": "train",
+    "yaml": "train",
+    "matplotlib": "render",
+    "pettingzoo": "multiagent",
+    "ray": "ray",
+}
+"""The optional packages the commands need, by top-level module, and the extra of ``mm_env`` that installs each."""
+
+
+def missing_extra(error: ModuleNotFoundError, command: str, extra: str) -> str | None:
+    """One line saying which extra to install, when ``error`` is an optional package missing; else ``None``.
+
+    ``extra`` is the command's own (``train``, ``ray``): it installs everything the command needs.
+    """
+    module = (error.name or "").partition(".")[0]
+    if module not in EXTRAS:
+        return None
+    first = " (install the PyTorch build for your machine first, see the README)" if module == "torch" else ""
+    return f'{command}: error: no module named {module!r}: {command} needs pip install "mm_env[{extra}]"{first}'
+
 
 def positive_integer(text: str) -> int:
     """An argparse type: a positive integer, also written as a float (``1e6``); anything else is a clear error."""

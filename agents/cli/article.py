@@ -11,13 +11,27 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.evaluation.figures import episode_figure, save_figure
+from agents.cli.arguments import missing_extra
 from agents.reproduce.article import run_scenario
 from mm_env.presets import ARTICLE_SCENARIOS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
+    """Command-line entry point; without matplotlib, one line naming the extra to install."""
+    try:
+        return run(argv)
+    except ModuleNotFoundError as error:
+        line = missing_extra(error, "python -m agents.cli.article", "render")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command (see the module's docstring)."""
+    from agents.evaluation.figures import episode_figure, save_figure
+
     parser = argparse.ArgumentParser(prog="python -m agents.cli.article", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed shared by the four scenarios (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("runs") / "article", help="folder for the PNG figures")

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agents.cli.arguments import missing_extra
 from agents.cli.options import add_env_kwargs_argument, parse_key_values
-from agents.evaluation.figures import game_quotes_figure, save_figure
 from agents.evaluation.game import baseline_joint_policies, exact_reference, judge
 from agents.evaluation.report import game_table
 from agents.exact.dp import solve_dp
@@ -27,7 +27,21 @@ FINAL_SEED = 2_000_000  # the seed of train.py's final comparison (run seed 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
+    """Command-line entry point; without matplotlib, one line naming the extra to install."""
+    try:
+        return run(argv)
+    except ModuleNotFoundError as error:
+        line = missing_extra(error, "python -m agents.cli.competition", "render")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command (see the module's docstring)."""
+    from agents.evaluation.figures import game_quotes_figure, save_figure
+
     parser = argparse.ArgumentParser(prog="python -m agents.cli.competition", description=__doc__)
     add_env_kwargs_argument(parser)
     parser.add_argument("--runs", nargs="*", type=Path, default=[], help="train.py run folders of the game")
@@ -41,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.episodes < 2 or args.seed < 0:
         parser.error("--episodes must be at least 2 and --seed non-negative")
+    print("solving the game exactly: the equilibrium and the cartel …", flush=True)
     reference = exact_reference(params)
     if reference is None:
         parser.error("the game has no exact solution here (see agents.exact.game.game_unsolvable_reason)")
@@ -57,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{run} was trained on another game; give its --env-kwargs")
         policies.append(agents[0])
         names.append(agents[0].name)
-    rows = [judge(p, params, args.episodes, args.seed, reference, n) for p, n in zip(policies, names, strict=True)]
+    print(f"judging {len(policies)} joint policies on {args.episodes:,} common-random-number episodes", flush=True)
+    rows = []
+    for number, (policy, name) in enumerate(zip(policies, names, strict=True), start=1):
+        rows.append(judge(policy, params, args.episodes, args.seed, reference, name))
+        print(f"  [{number}/{len(policies)}] {name}", flush=True)
     monopoly = solve_dp(params.market)
     i = params.market.I_max
     print(

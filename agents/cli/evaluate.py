@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import sys
 from collections.abc import Sequence
@@ -52,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable(out)
     except OSError as error:
         parser.error(f"--out: cannot write results: {error}")
+    figure = params.fill.quotes_matter and importlib.util.find_spec("matplotlib") is not None
+    if params.fill.quotes_matter and not figure:  # said before the work: the tables are written all the same
+        print("note: no module named 'matplotlib': the tables are written, not policies.png", end=" ")
+        print('(pip install "mm_env[render]")')
     reason = unsolvable_reason(params)
     if reason is not None:
         print(f"no DP benchmark: {reason}")
@@ -64,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     write_report(rows, params, out, {"episodes": args.episodes, "seed": args.seed}, benchmark)
     written = "comparison.json"
-    if params.fill.quotes_matter:
+    if figure:
         from agents.evaluation.figures import policy_figure, save_figure
 
         save_figure(policy_figure(policies, params), out / "policies.png")

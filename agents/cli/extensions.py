@@ -10,14 +10,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.evaluation.figures import save_figure
+from agents.cli.arguments import missing_extra
 from agents.exact.dp import solve_dp
-from agents.reproduce.extensions import SHOWN, informed_quotes_figure, summary_row
 from mm_env.presets import PRESETS, make_params
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
+    """Command-line entry point; without matplotlib, one line naming the extra to install."""
+    try:
+        return run(argv)
+    except ModuleNotFoundError as error:
+        line = missing_extra(error, "python -m agents.cli.extensions", "render")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command (see the module's docstring)."""
+    from agents.evaluation.figures import save_figure
+    from agents.reproduce.extensions import SHOWN, informed_quotes_figure, summary_row
+
     parser = argparse.ArgumentParser(prog="python -m agents.cli.extensions", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs") / "extensions", help="folder for the figure")
     parser.add_argument("--presets", nargs="+", default=list(SHOWN), choices=sorted(PRESETS), metavar="PRESET")

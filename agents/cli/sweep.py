@@ -27,16 +27,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
-
-from agents.cli.arguments import non_negative_integer, positive_integer, positive_number
-from agents.storage.files import atomic_write_text
-from agents.sweep.results import write_results
-from agents.sweep.runs import collect
-from agents.sweep.spec import DEFAULT_ROOT, SweepSpec, TrialKey, load_spec
-from agents.sweep.tune import TuneRun, pending_trials, run_tune, start_ray
+from agents.cli.arguments import missing_extra, non_negative_integer, positive_integer, positive_number
 from agents.training.interrupts import interrupt
+
+if TYPE_CHECKING:
+    from agents.sweep.spec import SweepSpec, TrialKey
+    from agents.sweep.tune import TuneRun
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,13 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: validate the sweep, run its pending trials on Ray Tune, write and print the results.
+    """Entry point (see :func:`run`); on the light core install, one line naming the extra to install."""
+    try:
+        return run(argv)
+    except ModuleNotFoundError as error:
+        line = missing_extra(error, "mm-env-sweep", "ray")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command: validate the sweep, run its pending trials on Ray Tune, write and print the results.
 
     Returns 0 when every trial finished, 1 when some failed after their retries or Ray Tune gave up, 130 when
     interrupted (run the same command again to resume), 2 for bad arguments or a bad sweep file.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    import yaml  # the sweep's own modules import SB3, torch and PyYAML: after the arguments (and their --help)
+
+    from agents.storage.files import atomic_write_text
+    from agents.sweep.results import write_results
+    from agents.sweep.runs import collect
+    from agents.sweep.spec import DEFAULT_ROOT, load_spec
+    from agents.sweep.tune import pending_trials
+
     address = args.address or os.environ.get("RAY_ADDRESS") or None
     if address and args.num_cpus is not None:
         parser.error("--num-cpus sizes the in-process Ray; a cluster (--address or RAY_ADDRESS) has its own")
@@ -115,6 +133,8 @@ def _run_pending(
     spec: SweepSpec, sweep_dir: Path, pending: Sequence[TrialKey], args: argparse.Namespace, address: str | None
 ) -> TuneRun:
     """Run the pending trials on Ray, started here or joined (``ValueError`` if there is no Ray at ``address``)."""
+    from agents.sweep.tune import TuneRun, run_tune, start_ray
+
     if not pending:
         return TuneRun()
     try:

@@ -30,7 +30,7 @@ from typing import NoReturn
 # Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
 # Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
 from agents import TRAIN_COMMAND
-from agents.cli.arguments import positive_integer
+from agents.cli.arguments import missing_extra, positive_integer
 from agents.training.interrupts import DeferredInterrupts, interrupt
 
 
@@ -136,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{TRAIN_COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:  # the light core install: one line naming the extra
+        line = missing_extra(error, TRAIN_COMMAND, "train")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -14,7 +14,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from agents.storage import models
 from agents.storage.run_folder import RunFolderError
-from agents.training.callbacks import MarketMetricsCallback
+from agents.training.callbacks import MarketMetricsCallback, ProgressBar
 from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs
 
 
@@ -83,11 +83,11 @@ def learn(
     model: BaseAlgorithm, timesteps: int, progress_bar: bool, callbacks: Sequence[BaseCallback], resume: bool
 ) -> bool:
     """Train for ``timesteps``; returns whether Ctrl-C or SIGTERM stopped it (what was learned stays in ``model``)."""
+    progress = [ProgressBar()] if progress_bar else []
     try:
         model.learn(
             timesteps,
-            callback=CallbackList([MarketMetricsCallback(), *callbacks]),
-            progress_bar=progress_bar,
+            callback=CallbackList([MarketMetricsCallback(), *callbacks, *progress]),
             reset_num_timesteps=not resume,
         )
     except KeyboardInterrupt:

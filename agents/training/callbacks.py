@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, ProgressBarCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -71,6 +71,14 @@ class MarketMetricsCallback(BaseCallback):
         if self.arrivals:
             self.logger.record_mean("market/fill_rate", self.fills / self.arrivals)
         self._reset_sums()
+
+
+class ProgressBar(ProgressBarCallback):
+    """SB3's progress bar, ending at the run's budget: the last rollout, which may overshoot it, fills the bar."""
+
+    def _on_step(self) -> bool:
+        self.pbar.update(min(self.training_env.num_envs, self.pbar.total - self.pbar.n))
+        return True
 
 
 class LogStdSchedule(BaseCallback):
@@ -264,9 +272,10 @@ class GameEvaluationCallback(PeriodicEvaluation):
         self._next = eval_freq
 
     def evaluate(self) -> GameReport:
-        """Judge the current policy now, log it and return the report."""
+        """Judge the current policy now, log it, print a line and return the report."""
         policy = self.joint_policy(self.model, self.obs_normalizer_getter())
         report = judge(policy, self.params, self.episodes, self.seed, self.reference)
+        print(self._summary_line(report), flush=True)
         for j, mean in enumerate(report.mean_return):
             self.logger.record(f"eval/mean_return_mm_{j}", mean)
         if report.exact_return is not None and self.reference is not None:
@@ -282,3 +291,14 @@ class GameEvaluationCallback(PeriodicEvaluation):
         self.history.append({"timesteps": self.num_timesteps, **asdict(report)})
         self.logger.dump(self.num_timesteps)
         return report
+
+    def _summary_line(self, report: GameReport) -> str:
+        """One line for the console: the step, each market maker's returns and, exactly, NashConv, Δ and mm_0's %."""
+        line = f"evaluation at step {self.num_timesteps:,}:"
+        if report.exact_return is not None:
+            exact = " / ".join(f"{value:.2f}" for value in report.exact_return)
+            line += f" exact {exact}, NashConv {report.nash_conv:.3g}, Δ {report.collusion_index:.3f},"
+            if report.pct_of_best_response is not None:
+                line += f" mm_0 {report.pct_of_best_response:.1f}% of its best response,"
+        pairs = zip(report.mean_return, report.return_se, strict=True)
+        return line + " Monte Carlo " + " / ".join(f"{mean:.2f} ± {se:.2f}" for mean, se in pairs)

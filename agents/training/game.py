@@ -95,6 +95,8 @@ class CompetingMarketMakers:
 
     def make_env(self, n_envs: int, seed: int, normalize: dict[str, Any] | bool | None) -> VecEnv:
         """The batched SB3 env of the set-up, monitored, and normalised if the hyperparameters say so."""
+        if self.opponent in ("equilibrium", "cartel"):
+            print(f"solving the game exactly: the {self.opponent}, the opponent …", flush=True)
         venv = CompetitionVecEnv(
             n_envs,
             self.opponent,
@@ -107,6 +109,7 @@ class CompetingMarketMakers:
     def prepare_reference(self) -> None:
         """Solve the game exactly where the tools cover it (seconds at the defaults)."""
         if not self._prepared:
+            print("solving the game exactly: the equilibrium and the cartel to judge against …", flush=True)
             self.reference, self._prepared = exact_reference(self.params), True
 
     def joint_policy(self, model: Any, normalizer: VecNormalize | None, name: str = "agent") -> LearnedJointPolicy:
@@ -138,7 +141,15 @@ class CompetingMarketMakers:
     def load_agents(self, run_dir: Path, saved: dict[str, Any], device: str) -> list[LearnedJointPolicy]:
         """The final model as a joint policy."""
         hyperparams = saved.get("hyperparams") or {}
-        shell = self.make_env(self.config.num_market_makers, 0, None)
+        # The spaces the model was built on: any set-up of this game has them (self-play needs no opponent solved).
+        config = self.config
+        shell = CompetitionVecEnv(
+            config.num_market_makers,
+            None,
+            self_play=True,
+            params=self.params,
+            normalize_actions=config.normalize_actions,
+        )
         path = models.model_path(run_dir)
         model = load_model(saved["algo"], path, hyperparams, shell.observation_space, shell.action_space, device=device)
         normalizer = models.read_statistics(run_dir, shell, required=normalises_observations(hyperparams))

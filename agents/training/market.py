@@ -93,7 +93,8 @@ class OneMarketMaker:
 
     def prepare_reference(self) -> None:
         """Tune the heuristics where the model has no DP optimum (the periodic evaluations' benchmark)."""
-        if exact_solution(self.params) is None:
+        if exact_solution(self.params) is None and self.benchmark is None:
+            print("no exact optimum: tuning the heuristics, the benchmark to judge against …", flush=True)
             self.benchmark = best_tuned_heuristic(self.params).policy
 
     def periodic_evaluation(
