@@ -1,6 +1,6 @@
 """Timings of the exact DP, exact policy evaluation, tuning and the Monte Carlo harness (median of several runs).
 
-Run: ``python benchmarks/bench_baselines.py`` (``--markdown`` for a README table).
+Run: ``python benchmarks/bench_baselines.py`` (``--markdown`` for a table of docs/speed.md).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ FLAT_OWNERS: dict[str, str] = {
     name: component for component, classes in _COMPONENT_TYPES.items() for cls in classes for name in _init_fields(cls)
 }
 FLAT_NAMES: tuple[str, ...] = (*EPISODE_FIELDS, "mode", *FLAT_OWNERS)
+"""Every keyword that names a model parameter (``make_params(lam=...)``, ``gym.make(..., lam=...)``)."""
 
 
 _Value = TypeVar("_Value")

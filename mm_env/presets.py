@@ -35,6 +35,7 @@ ARTICLE_SCENARIOS: dict[str, ArticleScenario] = {
     "article_low_risk_weight": ArticleScenario("low risk weight", _article_params(0.1, 0.01), 0.5, 0.01),
     "article_low_penalty": ArticleScenario("low penalty", _article_params(0.1, 0.002), 0.5, 0.01),
 }
+"""The article's four scenarios (``MODEL.md`` §5): each one's model and the rule parameters Δ and γ it runs."""
 
 _DEFAULT = MarketParams()
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # matplotlib is imported inside the functions, so that importing the env does not import it.
 HISTORY_KEYS = ("mid", "bid", "ask", "inventory", "reward")
+"""What the episode figure records at every step."""
 
 LIVE_FIGSIZE = (8.0, 6.0)
 """Size in inches of the figure ``render()`` draws."""

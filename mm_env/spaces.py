@@ -62,6 +62,7 @@ FEATURES: dict[str, Feature] = {
         -1.0, 1.0, _last_side, "the side L of the last step's trade (+1 a trader bought, −1 sold, 0 no trade)"
     ),
 }
+"""The observation features by name: each one's bounds, how it is computed from the state, and its meaning."""
 DEFAULT_FEATURES = ("inventory", "time_left")
 """The default observation of a model without adaptive traders."""
 

@@ -99,3 +99,12 @@ def test_wrong_actions_and_article_mode_are_one_clear_line():
         grade(lambda obs: np.zeros(len(obs)))
     with pytest.raises(ValueError, match="nothing to grade"):
         grade(ArticleRule(), "article")
+
+
+def test_the_module_example_prints_what_it_says():
+    import doctest
+
+    import agents.evaluation.grading as grading
+
+    result = doctest.testmod(grading, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3 and result.failed == 0

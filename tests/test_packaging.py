@@ -115,6 +115,14 @@ def test_sdist_holds_every_tracked_file(dist):
         assert needed in members
 
 
+def test_twine_accepts_the_sdist_and_the_wheel(dist):
+    # What PyPI checks on upload: the metadata and that the long description (README) renders.
+    pytest.importorskip("twine")
+    packages = [str(one(dist, "*.tar.gz")), str(one(dist, "*.whl"))]
+    result = run([sys.executable, "-m", "twine", "check", "--strict", *packages], cwd=dist)
+    assert result.stdout.count("PASSED") == 2
+
+
 def test_wheel_carries_hyperparameters_type_marker_and_console_scripts(dist):
     with zipfile.ZipFile(one(dist, "*.whl")) as wheel:
         names = set(wheel.namelist())

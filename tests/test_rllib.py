@@ -1,6 +1,7 @@
 """RLlib (new API stack): PPO on the competing market makers (multi-agent, PettingZoo) and on the single-agent env.
 
-Skipped unless Ray with RLlib is installed (it is not a dependency of mm_env).
+Marked ``rllib``: RLlib pins Gymnasium, so these run in an environment of their own with the ``rllib`` extra
+(``python -m pytest -m rllib``, README's ``ci:rllib`` command), and are skipped where RLlib is not installed.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import math
 
 import pytest
+
+pytestmark = pytest.mark.rllib
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.rllib")

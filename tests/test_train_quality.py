@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("algo", "seed", "target"),
     [
-        ("ppo", 0, 99.5),  # README: 99.6 at seed 0 (the exact value 99.53%)
-        ("td3", 0, 98.0),  # README: 98.9 (exact 98.93%)
-        ("td3", 1, 98.0),  # README: 98.5 (exact 98.41%)
-        ("sac", 0, 98.0),  # README: 98.6 (exact 98.49%)
-        ("sac", 1, 98.0),  # README: 98.8 (exact 98.80%)
+        ("ppo", 0, 99.5),  # docs/training.md: 99.6 at seed 0 (the exact value 99.53%)
+        ("td3", 0, 98.0),  # docs/training.md: 98.9 (exact 98.93%)
+        ("td3", 1, 98.0),  # docs/training.md: 98.5 (exact 98.41%)
+        ("sac", 0, 98.0),  # docs/training.md: 98.6 (exact 98.49%)
+        ("sac", 1, 98.0),  # docs/training.md: 98.8 (exact 98.80%)
     ],
 )
 def test_a_default_run_reaches_its_target_share_of_the_dp_value(tmp_path, algo, seed, target):

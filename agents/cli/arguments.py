@@ -28,7 +28,7 @@ def missing_extra(error: ModuleNotFoundError, command: str, extra: str) -> str |
     module = (error.name or "").partition(".")[0]
     if module not in EXTRAS:
         return None
-    first = " (install the PyTorch build for your machine first, see the README)" if module == "torch" else ""
+    first = " (install the PyTorch build for your machine first, see docs/installation.md)" if module == "torch" else ""
     return f'{command}: error: no module named {module!r}: {command} needs pip install "mm_env[{extra}]"{first}'
 
 

@@ -10,8 +10,8 @@ heuristic on the same episodes (the model has no exact optimum).
 
 >>> from agents.evaluation.grading import grade
 >>> from agents.policies import ArticleRule
->>> print(grade(ArticleRule(0.5, 0.1), "default"))  # doctest: +SKIP
-article rule Δ=0.5, γ=0.1: exact E[return] 90.86 (sd 15.68), 81.75% of the DP optimum (111.14)
+>>> print(grade(ArticleRule(0.5, 0.1), "default"))
+article rule Δ=0.5, γ=0.1: exact E[return] 90.86 (sd 25.49), 81.75% of the DP optimum (111.14)
 """
 
 from __future__ import annotations

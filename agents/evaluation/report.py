@@ -32,9 +32,11 @@ COLUMNS = (
     ("fill_rate", "fill rate", "{:.3f}"),
     ("mean_spread", "spread", "{:.3f}"),
 )
+"""Every column of a comparison table: its key in a row, its heading and its format."""
 
 
 COMPACT_COLUMNS = ("policy", "exact_return", "mean_return", "return_se", "pct_of_benchmark", "diff_vs_reference")
+"""The columns of the short table (TensorBoard's text, the sweep's summary)."""
 """The columns of the short table (TensorBoard's text tab shows it without wrapping in a 1400-pixel window)."""
 
 

@@ -36,7 +36,8 @@ MODEL_FILE = "model.zip"
 STATISTICS_FILE = "vecnormalize.json"
 PICKLED_STATISTICS_FILE = "vecnormalize.pkl"  # what runs wrote before; refused, never loaded
 STATUSES = ("running", "finished", "interrupted", "failed")
-SAFE_LOADING_HELP = "README, 'Loading run folders safely'"
+"""The states a run folder's ``run_status.json`` can record."""
+SAFE_LOADING_HELP = "docs/run-folders.md, 'Loading run folders safely'"
 
 
 class RunFolderError(ValueError):

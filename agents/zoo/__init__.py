@@ -37,6 +37,7 @@ from agents.training.hyperparameters import ACTIVATIONS, HYPERPARAMS_DIR
 # The keys whose values rl_zoo3's ExperimentManager._preprocess_schedules turns into schedules.
 ZOO_SCHEDULED_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
 ALGOS = ("ppo", "sac", "td3", "a2c")
+"""The algorithms whose hyperparameters load in the RL Zoo (``-conf agents.zoo.<algo>``)."""
 
 
 def zoo_hyperparams(algo: str) -> dict[str, dict[str, Any]]:
