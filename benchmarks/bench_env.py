@@ -1,6 +1,7 @@
 """Throughput of the environment front-ends: environment steps per second, median of several runs.
 
-Run: ``python benchmarks/bench_env.py`` (add ``--quick`` for a fast smoke run, ``--markdown`` for a table of docs/speed.md,
+Run: ``python benchmarks/bench_env.py`` (add ``--quick`` for a fast smoke run, ``--markdown`` for a table of
+docs/speed.md,
 ``--presets`` for the vector env on every preset, ``--competition`` for competing market makers, ``--selects`` for
 the choices on random draws). The process pins itself to one CPU core so that figures are per core. The machine is
 shared and noisy, so the table also gives each batched figure as a ratio to a reference measured right after it in

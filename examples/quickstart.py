@@ -16,6 +16,7 @@ obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
 
 
 def skew(obs: np.ndarray) -> np.ndarray:  # a batch of observations -> bid and ask actions in [-1, 1]
+    """Quote 0.7 from the mid, skewed against the inventory."""
     inventory = obs[:, 0]
     return np.stack([-0.72 + 1.2 * inventory, -0.72 - 1.2 * inventory], axis=1)  # offsets 0.7 ± 3·I/I_max
 

@@ -184,7 +184,8 @@ def test_flipped_rule_figure_of_section_1_holds_for_gamma_0_05():
 
 
 def test_published_rule_figures_for_gamma_0_1():
-    # The published rule (Δ = 0.5, γ = 0.1): the exact figures docs/comparisons.md reports in place of MODEL.md's γ = 0.05 ones.
+    # The published rule (Δ = 0.5, γ = 0.1): the exact figures docs/comparisons.md reports in place of MODEL.md's
+    # γ = 0.05 ones.
     flipped = evaluate_tables(DEFAULT, *ArticleRule(0.5, 0.1, flipped=True).tables(DEFAULT))
     published = evaluate_tables(DEFAULT, *ArticleRule(0.5, 0.1).tables(DEFAULT))
     assert flipped.mean == pytest.approx(-1948.44, abs=0.01)
@@ -464,7 +465,8 @@ def test_brute_force_path_enumeration_matches_evaluate_tables(name, which):
 
 def test_model_md_literal_mtm_recursion_loses_the_carried_term():
     # MODEL.md §4 read literally: V_t(I) = U(I) + (π/2)·Σ_s max(...) with U(I') = V_{t+1}(I') − (λ + κ/2)·I'², without
-    # adding back the (κ/2)·I² carried into the step. docs/extensions.md quotes the figures this produces on the mtm preset.
+    # adding back the (κ/2)·I² carried into the step. docs/extensions.md quotes the figures this produces on the mtm
+    # preset.
     params = make_params("mtm")
     outcomes = side_outcomes(params)
     probs = np.asarray(params.flow.probs)

@@ -626,7 +626,8 @@ def test_damaged_statistics_are_refused(tmp_path, edit, message):
 
 
 def test_the_documented_conversion_of_old_pickled_statistics(tmp_path):
-    # What a user who trusts an old folder runs once (the snippet in docs/run-folders.md), here on statistics we pickled ourselves.
+    # What a user who trusts an old folder runs once (the snippet in docs/run-folders.md), here on statistics we
+    # pickled ourselves.
     old = VecNormalize(MarketMakingVecEnv(2), norm_obs=False, gamma=0.999)
     old.ret_rms.update(np.array([1.0, 5.0, -2.0]))
     old.save(str(tmp_path / "vecnormalize.pkl"))

@@ -102,7 +102,7 @@ class TrialKey:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: every cell × algorithm × seed is a run that :func:`agents.training.experiment.prepare` accepts."""
+    """A validated sweep: each cell × algorithm × seed is a run :func:`~agents.training.experiment.prepare` takes."""
 
     name: str
     algos: tuple[str, ...]

@@ -19,10 +19,11 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Description
 
-    The game of :class:`mm_env.competition.parallel.CompetitionParallelEnv` seen by its first market maker: the others quote
-    by ``opponent``. A trader goes to the best price on its side among the market makers that can trade there (ties
-    split at random), so quoting one tick inside a competitor wins its flow. With an exact solution of the game,
-    the optimum of this env is the exact best response to the opponent (:func:`agents.exact.game.best_response`).
+    The game of :class:`~mm_env.competition.parallel.CompetitionParallelEnv` seen by its first market maker: the
+    others quote by ``opponent``. A trader goes to the best price on its side among the market makers that can
+    trade there (ties split at random), so quoting one tick inside a competitor wins its flow. With an exact
+    solution of the game, the optimum of this env is the exact best response to the opponent
+    (:func:`agents.exact.game.best_response`).
 
     ## Action Space
 
