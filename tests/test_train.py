@@ -111,15 +111,14 @@ def test_tensorboard_tells_the_story_at_a_glance(run_dir):
 
     accumulator = events(run_dir)
     scalars = set(accumulator.Tags()["scalars"])
-    # The custom-scalars layout: the agent with the DP and the article rule on one chart, and % of the DP.
+    # The custom-scalars layout: first the agent's exact return as % of the DP optimum, one tag (anchored) a chart.
     (tag,) = accumulator.PluginTagToContent("custom_scalars")
     layout = layout_pb2.Layout.FromString(accumulator.Tensors(tag)[0].tensor_proto.string_val[0])
     charts = {chart.title: list(chart.multiline.tag) for category in layout.category for chart in category.chart}
-    (returns,) = [tags for title, tags in charts.items() if title.startswith("return:")]
-    assert {"eval/exact_return", "eval/dp_return", "eval/article_rule_return"} <= set(returns)
-    (percent,) = [tags for title, tags in charts.items() if title.startswith("% of the DP")]
-    assert "eval/exact_pct_of_dp" in percent
-    assert set(returns + percent) <= scalars  # every tag of the layout is logged
+    first = next(iter(charts.items()))
+    assert first == ("exact return, % of the DP optimum (100 = optimal)", ["^eval/exact_pct_of_dp$"])
+    assert all(len(patterns) == 1 for patterns in charts.values())
+    assert {patterns[0][1:-1] for patterns in charts.values()} <= scalars  # every tag of the layout is logged
     # The policy image at a size TensorBoard shows legibly.
     image = accumulator.Images("eval/policy")[-1]
     assert (image.width, image.height) == (480, 340)

@@ -135,8 +135,9 @@ class CompetingMarketMakers:
         )
 
     def layout(self) -> Layout:
-        """Each market maker's return against the equilibrium's and the cartel's, NashConv and Δ."""
-        return game_layout(self.config.num_market_makers)
+        """NashConv, Δ, ``mm_0``'s % of its best response and spread, each one's return (exact where it can be)."""
+        self.prepare_reference()
+        return game_layout(self.config.num_market_makers, exact=self.reference is not None)
 
     def load_agents(self, run_dir: Path, saved: dict[str, Any], device: str) -> list[LearnedJointPolicy]:
         """The final model as a joint policy."""

@@ -1,64 +1,90 @@
 """TensorBoard for a run: the custom-scalars layout written at its start, and its settings for the HParams tab.
 
-The Custom Scalars tab then shows, on one chart each, the agent's exact return next to the benchmark's (the DP
-optimum, or the best tuned heuristic) and the article rule's, and the same as % of the benchmark; for the competing
-market makers, each one's exact return next to the equilibrium's and the cartel's, and NashConv with the collusion
-index. The tags are those the periodic evaluations log (:mod:`agents.training.callbacks`).
+The Custom Scalars tab draws one quantity per chart and one series per run, so that a line's colour always names its
+run (TensorBoard colours the lines of a custom-scalars chart by run and tells a run's tags apart by marker shape
+only). Comparisons with a reference are built into the quantity: the agent's exact return as % of the DP optimum
+(100 = optimal), ``mm_0``'s as % of its exact best response, the collusion index (0 = the equilibrium, 1 = the
+cartel), NashConv (0 = an equilibrium). The references themselves (``eval/dp_return``, ``eval/article_rule_return``,
+``eval/equilibrium_return``, ...) are scalars of their own in the Scalars tab. Every pattern is anchored
+(TensorBoard matches them from the start of a tag only), so a chart of one family never draws another family's tags
+when their runs share a log folder. The tags are those the callbacks log (:mod:`agents.training.callbacks`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
 Layout = dict[str, dict[str, list]]
 
+TRAINING_CATEGORY = "while training: the stochastic policy's quotes (mean per environment step)"
+"""The category both families share: identical charts, which TensorBoard merges into one for all runs."""
+
+
+def only(tag: str) -> str:
+    """The custom-scalars pattern of ``tag`` and nothing else (``eval/exact_return`` but not ``…_mm_0``)."""
+    return f"^{re.escape(tag)}$"
+
+
+def chart(tag: str) -> list:
+    """A chart of one tag: one series per run."""
+    return ["Multiline", [only(tag)]]
+
+
+def training_charts() -> dict[str, list]:
+    """What the agent quotes while it trains (:class:`~agents.training.callbacks.MarketMetricsCallback`)."""
+    return {
+        "mean |inventory|": chart("market/mean_abs_inventory"),
+        "quoted spread δ_b + δ_a": chart("market/quoted_spread"),
+        "fill rate: fills per arriving trader": chart("market/fill_rate"),
+    }
+
 
 def market_maker_layout(benchmark_tag: str) -> Layout:
-    """The one-MM charts; ``benchmark_tag`` is ``dp`` or ``best_heuristic`` (the tags the evaluations use)."""
-    benchmark = "DP optimum" if benchmark_tag == "dp" else "best tuned heuristic"
-    return {
-        "market maker vs the benchmarks": {
-            f"return: agent (exact and Monte Carlo), {benchmark}, article rule": [
-                "Multiline",
-                ["eval/exact_return", "eval/mean_return", f"eval/{benchmark_tag}_return", "eval/article_rule_return"],
-            ],
-            f"% of the {benchmark}: agent (exact and Monte Carlo), article rule": [
-                "Multiline",
-                [
-                    f"eval/exact_pct_of_{benchmark_tag}",
-                    f"eval/pct_of_{benchmark_tag}",
-                    f"eval/article_rule_pct_of_{benchmark_tag}",
-                ],
-            ],
-            "inventory and spread while training": [
-                "Multiline",
-                ["market/mean_abs_inventory", "market/quoted_spread", "market/fill_rate"],
-            ],
+    """The one-MM charts; ``benchmark_tag`` is ``dp`` or ``best_heuristic`` (the tags the evaluations use).
+
+    Against the DP optimum: the exact return as % of it, the same by Monte Carlo, and the exact return. Against the
+    best tuned heuristic (no exact value): the Monte Carlo return as % of it, and the Monte Carlo return.
+    """
+    if benchmark_tag == "dp":
+        evaluations = {
+            "exact return, % of the DP optimum (100 = optimal)": chart("eval/exact_pct_of_dp"),
+            "Monte Carlo return, % of the DP optimum": chart("eval/pct_of_dp"),
+            "exact return (the optimum's: eval/dp_return)": chart("eval/exact_return"),
         }
-    }
+        category = "one market maker vs the DP optimum (deterministic policy, each evaluation)"
+    else:
+        evaluations = {
+            "Monte Carlo return, % of the best tuned heuristic": chart("eval/pct_of_best_heuristic"),
+            "Monte Carlo return (the heuristic's: eval/best_heuristic_return)": chart("eval/mean_return"),
+        }
+        category = "one market maker vs the best tuned heuristic (deterministic policy, each evaluation)"
+    return {category: evaluations, TRAINING_CATEGORY: training_charts()}
 
 
-def game_layout(num_market_makers: int) -> Layout:
-    """The charts of the competing market makers."""
+def game_layout(num_market_makers: int, exact: bool = True) -> Layout:
+    """The charts of the competing market makers; ``exact``: the game has an exact solution to judge against.
+
+    With it: ``mm_0``'s exact return as % of its best response, NashConv, the collusion index, ``mm_0``'s quoted
+    spread and each market maker's exact return. Without: the spread and each one's Monte Carlo return.
+    """
     makers = range(num_market_makers)
-    return {
-        "competing market makers vs the exact solutions": {
-            "return per market maker: learned (exact and Monte Carlo), equilibrium, cartel": [
-                "Multiline",
-                [f"eval/exact_return_mm_{j}" for j in makers]
-                + [f"eval/mean_return_mm_{j}" for j in makers]
-                + ["eval/equilibrium_return", "eval/cartel_return"],
-            ],
-            "NashConv and the collusion index": ["Multiline", ["eval/nash_conv", "eval/collusion_index"]],
-            "mm_0: % of its best response, quoted spread": [
-                "Multiline",
-                ["eval/pct_of_best_response", "eval/spread"],
-            ],
+    spread = {"mm_0: quoted spread at the start": chart("eval/spread")}
+    if exact:
+        evaluations = {
+            "mm_0: exact return, % of its exact best response": chart("eval/pct_of_best_response"),
+            "NashConv: what best responses would gain (0 = an equilibrium)": chart("eval/nash_conv"),
+            "collusion index Δ (0 = the equilibrium, 1 = the cartel)": chart("eval/collusion_index"),
+            **spread,
+            **{f"mm_{j}: exact return": chart(f"eval/exact_return_mm_{j}") for j in makers},
         }
-    }
+    else:
+        evaluations = {**spread, **{f"mm_{j}: Monte Carlo return": chart(f"eval/mean_return_mm_{j}") for j in makers}}
+    category = "competing market makers vs the exact game (deterministic policy, each evaluation)"
+    return {category: evaluations, TRAINING_CATEGORY: training_charts()}
 
 
 def write_layout(logger: Logger, layout: Layout) -> None:
