@@ -150,10 +150,14 @@ def test_self_play_run_reports_exact_game_figures(self_play_run):
     assert cartel["collusion_index"] == pytest.approx(1.0)
     learned = payload["rows"][0]
     assert learned["nash_conv"] >= -1e-9 and learned["collusion_index"] <= 1.0 + 1e-9
+    # How exact the equilibrium is, in both files: under the spread reward, a pure equilibrium everywhere.
+    assert payload["equilibrium_stage_games"] == {"no_pure_equilibrium": 0, "no_pure_on_path": 0}
+    assert "every stage game has a pure equilibrium" in (self_play_run / "comparison.md").read_text()
     accumulator = EventAccumulator(str(self_play_run), size_guidance={"scalars": 0, "tensors": 0})
     accumulator.Reload()
     scalars = set(accumulator.Tags()["scalars"])
     expected = {"eval/nash_conv", "eval/collusion_index", "eval/exact_return_mm_0", "eval/equilibrium_return"}
+    expected |= {"eval/equilibrium_no_pure_stage_games", "eval/equilibrium_no_pure_on_path"}
     assert expected <= scalars, expected - scalars
 
 

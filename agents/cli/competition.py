@@ -4,7 +4,8 @@ Prints, for two market makers on the default market (or ``--env-kwargs``), the o
 equilibrium and cartel, every market maker quoting the one-MM optimum or the article's rule and, for each saved
 ``train.py`` run on ``mm_env/CompetingMarketMakers-v0``, its learned joint policy: each market maker's exact and
 Monte Carlo return, the quoted spread at the start, NashConv, the collusion index Δ and ``mm_0``'s percentage of its
-best response. With ``--out`` it also draws the first market maker's quotes against its inventory.
+best response; and how many stage games of the equilibrium have no pure equilibrium, and whether its play reaches
+any. With ``--out`` it also draws the first market maker's quotes against its inventory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from agents.cli.arguments import missing_extra
 from agents.cli.options import add_env_kwargs_argument, parse_key_values
-from agents.evaluation.game import baseline_joint_policies, exact_reference, judge
+from agents.evaluation.game import baseline_joint_policies, equilibrium_note, exact_reference, judge
 from agents.evaluation.report import game_table
 from agents.exact.dp import solve_dp
 from agents.training.experiment import load_agents
@@ -59,6 +60,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     reference = exact_reference(params)
     if reference is None:
         parser.error("the game has no exact solution here (see agents.exact.game.game_unsolvable_reason)")
+    print(equilibrium_note(reference.equilibrium), flush=True)
     named = baseline_joint_policies(params, reference)
     policies, names = [policy for policy, _ in named], [name for _, name in named]
     for run in args.runs:

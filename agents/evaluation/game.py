@@ -85,6 +85,23 @@ class ExactReference(NamedTuple):
     cartel: GameSolution
 
 
+def equilibrium_note(solution: GameSolution) -> str:
+    """One line on the equilibrium's stage games without a pure equilibrium, and whether its play reaches any.
+
+    Without any, the solution is Markov perfect. Where its play reaches one, it is only an ε-equilibrium from the
+    start, and its NashConv says how far; where it reaches none, NashConv certifies it from the start (0 at the
+    defaults, ``MODEL.md`` §8).
+    """
+    count, reached = solution.no_pure_equilibrium, solution.no_pure_on_path
+    if count == 0:
+        return "the equilibrium: every stage game has a pure equilibrium (Markov perfect)"
+    games = f"{count:,} stage game{'s' if count > 1 else ''} without a pure equilibrium"
+    gain = f"largest stage-game deviation gain {solution.largest_stage_gain:.3g}"
+    if reached == 0:
+        return f"the equilibrium: {games} ({gain}), none on the equilibrium path (NashConv certifies the start)"
+    return f"the equilibrium: {games} ({gain}), {reached:,} on the equilibrium path: an ε-equilibrium (see NashConv)"
+
+
 def exact_reference(params: CompetitionParams) -> ExactReference | None:
     """The game's equilibrium and cartel optimum, or ``None`` where the game has no exact solution."""
     if game.game_unsolvable_reason(params) is not None:

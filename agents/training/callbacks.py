@@ -250,8 +250,10 @@ class GameEvaluationCallback(PeriodicEvaluation):
     ``eval/mean_return_mm_j`` (Monte Carlo on fixed seeds) always; with an exact solution of the game also
     ``eval/exact_return_mm_j``, ``eval/nash_conv``, ``eval/collusion_index``, ``eval/pct_of_best_response`` (of
     ``mm_0``), ``eval/spread`` (``mm_0``'s quoted spread at the start) and, for comparison on the same charts,
-    ``eval/equilibrium_return`` and ``eval/cartel_return`` (per MM). ``joint_policy(model, normalizer)`` is the
-    model as a joint policy (in the seats it learns).
+    ``eval/equilibrium_return`` and ``eval/cartel_return`` (per MM), with how exact that equilibrium is:
+    ``eval/equilibrium_no_pure_stage_games`` (its stage games without a pure equilibrium) and
+    ``eval/equilibrium_no_pure_on_path`` (how many of those its play reaches; above 0, an ε-equilibrium).
+    ``joint_policy(model, normalizer)`` is the model as a joint policy (in the seats it learns).
     """
 
     def __init__(
@@ -285,7 +287,10 @@ class GameEvaluationCallback(PeriodicEvaluation):
             self.logger.record("eval/collusion_index", report.collusion_index)
             if report.pct_of_best_response is not None:
                 self.logger.record("eval/pct_of_best_response", report.pct_of_best_response)
-            self.logger.record("eval/equilibrium_return", self.reference.equilibrium.mean_return)
+            equilibrium = self.reference.equilibrium
+            self.logger.record("eval/equilibrium_return", equilibrium.mean_return)
+            self.logger.record("eval/equilibrium_no_pure_stage_games", equilibrium.no_pure_equilibrium)
+            self.logger.record("eval/equilibrium_no_pure_on_path", equilibrium.no_pure_on_path)
             self.logger.record("eval/cartel_return", self.reference.cartel.mean_return)
         self.logger.record("eval/spread", report.spread[0])
         self.history.append({"timesteps": self.num_timesteps, **asdict(report)})

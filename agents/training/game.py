@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from agents.evaluation.game import ExactReference, baseline_joint_policies, exact_reference, judge
+from agents.evaluation.game import ExactReference, baseline_joint_policies, equilibrium_note, exact_reference, judge
 from agents.evaluation.report import game_table
 from agents.policies.learned import LearnedJointPolicy
 from agents.policies.opponents import unavailable_reason
@@ -111,6 +111,8 @@ class CompetingMarketMakers:
         if not self._prepared:
             print("solving the game exactly: the equilibrium and the cartel to judge against …", flush=True)
             self.reference, self._prepared = exact_reference(self.params), True
+            if self.reference is not None:
+                print(equilibrium_note(self.reference.equilibrium), flush=True)
 
     def joint_policy(self, model: Any, normalizer: VecNormalize | None, name: str = "agent") -> LearnedJointPolicy:
         """The model as a joint policy: in every seat (self-play), or in ``mm_0``'s against the opponent."""
@@ -175,9 +177,17 @@ class CompetingMarketMakers:
             rows.append(judge(policy, params, episodes, seed, self.reference, name))
             print(f"  [{number}/{len(named)}] {name}", flush=True)
         table = game_table(rows)
+        payload = {"episodes": episodes, "seed": seed, "setup": self.label, "rows": [asdict(row) for row in rows]}
+        if self.reference is not None:
+            # How exact the equilibrium row is: stage games without a pure equilibrium, and whether play reaches any.
+            equilibrium = self.reference.equilibrium
+            payload["equilibrium_stage_games"] = {
+                "no_pure_equilibrium": equilibrium.no_pure_equilibrium,
+                "no_pure_on_path": equilibrium.no_pure_on_path,
+            }
+            table += f"\n\n{equilibrium_note(equilibrium)}"
         print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        payload = {"episodes": episodes, "seed": seed, "setup": self.label, "rows": [asdict(row) for row in rows]}
         files.write_json(out_dir / "comparison.json", payload)
         files.atomic_write_text(out_dir / "comparison.md", table + "\n")
         return FinalReport(table, ("eval/nash_conv", "eval/collusion_index", "eval/mean_return_mm_0"))

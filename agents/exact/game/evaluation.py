@@ -128,6 +128,35 @@ def moments(tree: Tree, ticks: tuple[np.ndarray, np.ndarray], second: bool) -> t
     return mean, moment
 
 
+def reachable(tree: Tree, ticks: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The states that the joint policy reaches with positive probability from ``(0, 0, 0)``, ``(T, N²)`` bools.
+
+    A forward pass over supports, not probabilities, so no tiny probability underflows to "unreached". From a state
+    the next step keeps it (no trader, or the best quote refused) or moves it by a fill: of each market maker that
+    executes at the best quote (both on a tie), of each size with positive probability.
+    """
+    n2 = tree.n_levels**2
+    reached = np.zeros((tree.T, n2), dtype=bool)
+    reached[0, start_index(tree)] = True
+    empty = np.zeros((2, 2, n2))
+    stage = Stage(tree, tree.mean_executed, empty, empty, tree.can)
+    sides = np.flatnonzero(tree.arrive > 0.0)
+    sizes = np.flatnonzero(tree.probs > 0.0)
+    for t in range(tree.T - 1):
+        here = reached[t]
+        share0, share1, best = stage.shares(ticks[0][t], ticks[1][t])
+        odds = stage.prob(best)
+        refused = (share0 + share1 == 0.0) | (odds < 1.0)  # (2, N²): nobody can trade, or the quote may be refused
+        stays = np.full(n2, tree.quiet) | refused[sides].any(axis=0)
+        after = reached[t + 1]
+        after |= here & stays
+        for w, share in enumerate((share0, share1)):
+            for s in sides:
+                source = here & (share[s] > 0.0) & (odds[s] > 0.0)
+                after[tree.next_state[w][np.ix_(sizes, [s], np.flatnonzero(source))].ravel()] = True
+    return reached
+
+
 def start_index(tree: Tree) -> int:
     """The flat index of the state ``(I_1, I_2) = (0, 0)``."""
     return tree.I_max * tree.n_levels + tree.I_max

@@ -91,6 +91,7 @@ class Tree:
         self.probs = np.asarray(flow.probs)
         self.arrive = np.array(flow.side_law(0)[:2])  # w_s, (2,)
         self.idle = max(1.0 - float(self.arrive.sum()), 0.0)
+        self.quiet = flow.pi < 1.0  # a step without trader has positive probability (``idle`` may be a residue)
         informed_share = np.array(flow.side_law(0)[2:])
         reads_mid = objective.reads_mid
         news = (flow.info_jump * informed_share) if reads_mid else np.zeros(2)  # mean move of the news, J·η_s

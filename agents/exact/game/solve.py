@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.exact.game.evaluation import NashConv, certificates, joint_tables, moments, start_index
+from agents.exact.game.evaluation import NashConv, certificates, joint_tables, moments, reachable, start_index
 from agents.exact.game.model import TOLERANCE, Stage, Tree, game_unsolvable_reason
 from mm_env.params import CompetitionParams
 
@@ -28,7 +28,10 @@ class GameSolution:
     std: np.ndarray
     """The standard deviation of each market maker's episode return from the start, ``(2,)``."""
     no_pure_equilibrium: int
-    """Stage games (state and side with traders) without a pure equilibrium (0 for the cartel)."""
+    """Stage games (step, state and side with traders) without a pure equilibrium (0 for the cartel)."""
+    no_pure_on_path: int
+    """How many of those the solution's own play reaches with positive probability from ``(0, 0, 0)``. Where any is
+    (``> 0``), the solution is only an ε-equilibrium from the start, and its NashConv says how far."""
     largest_stage_gain: float
     """The largest deviation gain of a stage game's chosen pair (0 for a pure equilibrium everywhere)."""
     nash_conv: NashConv | None
@@ -50,13 +53,31 @@ class GameSolution:
 # the equilibrium
 
 
+_EQUAL = -1
+"""``lower`` where the two reservations are equal: neither market maker's is the lower."""
+
+
+def _lower_reservation(reservation: np.ndarray) -> np.ndarray:
+    """Per stage game, the market maker with the lower reservation (0 or 1), or ``_EQUAL``.
+
+    Reservations are compared exactly as computed (``MODEL.md`` §8), with no tolerance: two reservations that differ in
+    the last bit have a lower one. That is meaningful because the formulas treat the two market makers alike and
+    ``I → −I`` alike (the tests check both symmetries bitwise), so a reservation equal to the other's, or to 0, by
+    symmetry is computed exactly so.
+    """
+    return np.where(reservation[0] < reservation[1], 0, np.where(reservation[1] < reservation[0], 1, _EQUAL))
+
+
 def _grid_reservation(stage: Stage, j: int) -> np.ndarray:
     """The highest tick at which ``j`` prefers the other executing to tying and to undercutting (``lo − 1``: none).
 
     Preferring losing to tying is ``δ ≤ r_j``; preferring it to undercutting by a tick is, below ``j``'s own optimum,
-    ``p(δ)·c^lose ≥ p(δ − tick)·(m·(δ − tick) + c^win)``, a bound in closed form. The estimate is then corrected by
-    checking the definition at the neighbouring ticks; where it is off by more, the candidate built on it fails its
-    exact verification and the exhaustive search decides.
+    ``p(δ)·c^lose ≥ p(δ − tick)·(m·(δ − tick) + c^win)``, a bound in closed form. Both conditions hold on every tick
+    up to a threshold and on none above it (the first is linear in ``δ``; in the second ``p(δ)·c^lose`` falls with
+    ``δ`` where ``c^lose ≥ 0`` while the best payoff below ``δ`` rises, and where ``c^lose < 0`` every payoff below
+    ``δ`` must be negative, where it rises like the closed form). So the estimate is corrected by checking the
+    definition at the neighbouring ticks, and where the result is still not the last tick of the threshold (the
+    estimate was off by more), a bisection over the whole grid finds it.
     """
     tree = stage.tree
     mean, win, lose = stage.safe_mean[j], stage.win[j], stage.lose[j]
@@ -64,26 +85,41 @@ def _grid_reservation(stage: Stage, j: int) -> np.ndarray:
     undercut_bound = 1.0 + np.floor((lose * np.exp(-tree.k * tree.tick) - win) / mean / tree.tick)
     estimate = np.clip(np.minimum(tie_bound, undercut_bound), tree.lo - 1.0, tree.hi)
 
-    def content(x: np.ndarray) -> np.ndarray:
-        losing = stage.losing(j, x)
-        _, undercut = stage.best_tick(stage.mean[j], win, x - 1.0)
-        return (x >= tree.lo) & (x <= tree.hi) & (losing >= stage.tying(j, x)) & (losing >= undercut)
+    def content(games: Stage, x: np.ndarray) -> np.ndarray:
+        losing = games.losing(j, x)
+        _, undercut = games.best_tick(games.mean[j], games.win[j], x - 1.0)
+        return (x >= tree.lo) & (x <= tree.hi) & (losing >= games.tying(j, x)) & (losing >= undercut)
 
     for _ in range(2):
-        estimate = np.where(content(estimate + 1.0), estimate + 1.0, estimate)
+        estimate = np.where(content(stage, estimate + 1.0), estimate + 1.0, estimate)
     for _ in range(3):
-        estimate = np.where((estimate >= tree.lo) & ~content(estimate), estimate - 1.0, estimate)
+        estimate = np.where((estimate >= tree.lo) & ~content(stage, estimate), estimate - 1.0, estimate)
+    exact = ((estimate < tree.lo) | content(stage, estimate)) & ~content(stage, estimate + 1.0)
+    if not exact.all():
+        rows = ~exact
+        games = stage.take(rows)
+        # Bisection on the threshold: content at ``low`` (``lo − 1`` counts as content), not at ``high``.
+        low, high = np.full(int(rows.sum()), tree.lo - 1.0), np.full(int(rows.sum()), tree.hi + 1.0)
+        while np.any(high - low > 1.0):
+            middle = np.floor(0.5 * (low + high))
+            inside = content(games, middle)
+            low, high = np.where(inside, middle, low), np.where(inside, high, middle)
+        estimate[rows] = low
     return estimate
 
 
-def _exhaustive(stage: Stage, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _exhaustive(stage: Stage, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pure profile of stage games where both can trade: the selected pair (ticks) and its largest gain.
 
     Profiles are ``j`` executing at ``x`` with the other above it, or a tie at ``x``; their gains need only, per
-    ``x``, the best responses to each tick and a running minimum over the loser's quotes above ``x``. Selection: the
-    first kind in ``order`` (per game, a permutation of 0 = MM 1 executes, 1 = tie, 2 = MM 2 executes) that has a
-    pure equilibrium, at its highest tick for an execution and its lowest for a tie, the loser at the lowest tick
-    above that keeps it an equilibrium; without one, the pair with the smallest largest gain.
+    ``x``, the best responses to each tick and a running minimum over the loser's quotes above ``x``.
+
+    The selection of ``MODEL.md`` §8 among the pure equilibria: the one whose winner is the market maker with the
+    lower reservation (``lower``: 0, 1 or ``_EQUAL``), then the lower winning offset. In full, by rank: the
+    lower-reservation market maker executes (with equal reservations: either does), then a tie, then the other
+    executes; within a rank the lowest tick; at an equal tick, market maker 1 first. The loser quotes the lowest tick
+    above that keeps the pair an equilibrium. Without a pure equilibrium: the pair with the smallest largest gain
+    (equal gains ranked the same way).
     """
     tree = stage.tree
     ticks = np.arange(tree.lo, tree.hi + 1.0)
@@ -109,24 +145,19 @@ def _exhaustive(stage: Stage, order: np.ndarray) -> tuple[np.ndarray, np.ndarray
         gains.append(np.maximum(response[o] - payoff_lose[o], lowest_above - payoff_win[w]))
     tie_gain = np.maximum(response[0] - payoff_tie[0], response[1] - payoff_tie[1])
     by_kind = np.stack([gains[0], tie_gain, gains[1]], axis=1)  # (F, 3, K): MM 1 executes, tie, MM 2 executes
-    rows = np.arange(len(by_kind))
-    pure = by_kind <= TOLERANCE
-    # Per kind the preferred equilibrium: the highest tick where one executes (the winner prices up to what the
-    # loser tolerates, as the candidate does), the lowest tick of a tie (one tick above the reservations).
-    highest = len(ticks) - 1 - np.argmax(pure[:, :, ::-1], axis=2)
-    lowest = np.argmax(pure, axis=2)
-    chosen = np.where(np.array([True, False, True])[None, :], highest, lowest)  # (F, 3)
-    exists = pure.any(axis=2)
-    ranked = np.take_along_axis(exists, order, axis=1)
-    first = np.argmax(ranked, axis=1)
-    kind = order[rows, first]
-    best = chosen[rows, kind]
-    # Without a pure equilibrium: the profile with the smallest largest gain (lowest tick first, then kinds in order).
-    has_pure = ranked.any(axis=1)
-    fallback = np.take_along_axis(by_kind, order[:, :, None], axis=1).transpose(0, 2, 1).reshape(len(rows), -1)
-    pick = np.argmin(fallback, axis=1)
-    kind = np.where(has_pure, kind, order[rows, pick % 3])
-    best = np.where(has_pure, best, pick // 3)
+    count, n_ticks = len(by_kind), len(ticks)
+    rows = np.arange(count)
+    # The rank of each kind per game, then one score per profile: rank, then tick, then kind (MM 1 first).
+    rank = np.where(
+        (lower == 0)[:, None], np.array([0, 1, 2]), np.where((lower == 1)[:, None], np.array([2, 1, 0]), [0, 1, 0])
+    )
+    score = ((rank[:, :, None] * n_ticks + np.arange(n_ticks)) * 3 + np.arange(3)[:, None]).reshape(count, -1)
+    flat = by_kind.reshape(count, -1)
+    pure = flat <= TOLERANCE
+    # Without a pure equilibrium, the profiles with the smallest largest gain compete instead.
+    eligible = np.where(np.any(pure, axis=1)[:, None], pure, flat == flat.min(axis=1, keepdims=True))
+    pick = np.argmin(np.where(eligible, score, np.iinfo(score.dtype).max), axis=1)
+    kind, best = pick // n_ticks, pick % n_ticks
     gain = by_kind[rows, kind, best]
     x_best = ticks[best]
     # The loser's quote: the lowest tick above at which the winner's gain stays within the selected one.
@@ -145,15 +176,26 @@ def _exhaustive(stage: Stage, order: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _equilibrium_stage(stage: Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A pure equilibrium of every stage game (or the pair with the smallest largest gain): ticks and that gain.
 
-    The selection rule: among the pure equilibria, the market maker with the lower reservation
-    ``r_j = (c_j^lose − c_j^win)/m_j`` executes (MM 1 at equal reservations) at the highest tick it can, the loser
-    one tick above; else a tie at the lowest tick it can; else the other executes. When both reservations fall in
-    the same tick (every symmetric state) a tie comes first. Alone on a side a market maker quotes its optimum.
+    The rule of ``MODEL.md`` §8. Alone on a side a market maker quotes its optimum. Where both can trade, with the
+    reservations ``r_j = (c_j^lose − c_j^win)/m_j`` compared exactly:
 
-    Candidates first (§8), each verified against both exact stage best responses: the lower reservation executes at
-    min(its own optimum, the loser's grid reservation, one below the highest tick), or the tie one tick above the
-    higher reservation tick. Where none verifies, the stage game is searched exhaustively (:func:`_exhaustive`)
-    with the same rule; the tests check that the candidates are what the search selects.
+    * both reservations in the same tick: the candidate is a tie one tick above;
+    * otherwise the lower reservation executes at min(its own optimum, the loser's grid reservation, one below the
+      highest tick), the loser one tick above;
+    * the candidate is kept where it verifies against both exact stage best responses (the tolerance there is
+      :data:`~agents.exact.game.model.TOLERANCE`, float noise); elsewhere the stage game is searched exhaustively
+      (:func:`_exhaustive`): among its pure equilibria, the lower reservation's execution, then the lower winning
+      offset.
+
+    One shortcut saves most of those searches and selects what the search would. With the reservations in different
+    ticks and the candidate failing, the tie one tick above the higher reservation tick is kept where it verifies,
+    the tie one tick below does not, and no execution by the lower reservation can be an equilibrium. That is certain
+    where the loser's grid reservation is below the grid (the loser never prefers the other executing) or the
+    candidate's tick is below the winner's own optimum: a winner at ``x`` below its optimum must have the loser at
+    ``x + 1``, and preferring that execution to tying or losing at ``x + 1`` holds on every tick from a threshold up,
+    so failing at the candidate's tick it fails below. (At its own optimum the winner could keep the loser further
+    up: those games are searched.) No lower tie is an equilibrium: at least a whole tick below the higher
+    reservation, the market maker holding it strictly prefers losing. And ties rank before the other's executions.
     """
     tree = stage.tree
     can0, can1 = stage.can
@@ -168,36 +210,35 @@ def _equilibrium_stage(stage: Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray
     reservation = (sub.lose - sub.win) / sub.safe_mean
     reservation_tick = np.floor(reservation / tree.tick)
     same = reservation_tick[0] == reservation_tick[1]
-    first_wins = reservation[0] <= reservation[1]  # equal reservations: MM 1 first
+    lower = _lower_reservation(reservation)
+    first_wins = lower != 1  # equal reservations lie in the same tick, where the candidate is the tie
     own = [alone[j][both] for j in range(2)]
     grid = [_grid_reservation(sub, j) for j in range(2)]
-    winning = np.where(first_wins, np.minimum(own[0], grid[1]), np.minimum(own[1], grid[0]))
-    winning = np.clip(np.minimum(winning, tree.hi - 1.0), tree.lo, None)
+    winner_own = np.where(first_wins, own[0], own[1])
+    loser_grid = np.where(first_wins, grid[1], grid[0])
+    winning = np.clip(np.minimum(np.minimum(winner_own, loser_grid), tree.hi - 1.0), tree.lo, None)
     losing = winning + 1.0
     asymmetric = (np.where(first_wins, winning, losing), np.where(first_wins, losing, winning))
     tie_tick = np.clip(np.maximum(reservation_tick[0], reservation_tick[1]) + 1.0, tree.lo, tree.hi)
-    tied = (tie_tick, tie_tick)
-    asymmetric_ok = sub.largest_gain(*asymmetric) <= TOLERANCE
-    tie_ok = sub.largest_gain(*tied) <= TOLERANCE
-    # Same reservation tick: the tie only (where it fails, the search below). Otherwise the asymmetric candidate,
-    # then the tie one tick above the higher reservation tick (where the winner would rather tie with the loser's
-    # quote than win one tick below it, and so no execution is an equilibrium).
-    use_tie = tie_ok & (same | ~asymmetric_ok)
-    use_asymmetric = ~same & asymmetric_ok
-    s0 = np.where(use_tie, tied[0], asymmetric[0])
-    s1 = np.where(use_tie, tied[1], asymmetric[1])
+    use_asymmetric = ~same & (sub.largest_gain(*asymmetric) <= TOLERANCE)
+    tie_ok = sub.largest_gain(tie_tick, tie_tick) <= TOLERANCE
+    # The shortcut (see above): only where the search would select this same tie.
+    no_execution = (loser_grid < tree.lo) | (winning < winner_own) | (winner_own >= tree.hi - 1.0)
+    shortcut = ~same & ~use_asymmetric & tie_ok & no_execution
+    check = shortcut & (tie_tick > tree.lo)  # no tie one tick lower may be an equilibrium
+    below = tie_tick[check] - 1.0
+    shortcut[check] = sub.take(check).largest_gain(below, below) > TOLERANCE
+    use_tie = (same & tie_ok) | shortcut
+    s0 = np.where(use_tie, tie_tick, asymmetric[0])
+    s1 = np.where(use_tie, tie_tick, asymmetric[1])
     s_gain = np.zeros(s0.shape)
     search = ~(use_tie | use_asymmetric)
     if search.any():
         rows = np.flatnonzero(search)
-        # Kinds by preference: the lower reservation executes (MM 1 at equal ones), a tie, the other executes; with
-        # the reservations in the same tick the tie first. The same rule the candidates follow.
-        lower_first = np.where(first_wins[rows, None], np.array([0, 1, 2]), np.array([2, 1, 0]))
-        order = np.where(same[rows, None], lower_first[:, [1, 0, 2]], lower_first)
         for begin in range(0, len(rows), _EXHAUSTIVE_CHUNK):
             part = rows[begin : begin + _EXHAUSTIVE_CHUNK]
             chunk = Stage(tree, sub.mean[:, part], sub.win[:, part], sub.lose[:, part], sub.can[:, part])
-            s0[part], s1[part], s_gain[part] = _exhaustive(chunk, order[begin : begin + _EXHAUSTIVE_CHUNK])
+            s0[part], s1[part], s_gain[part] = _exhaustive(chunk, lower[part])
     x0[both], x1[both], gain[both] = s0, s1, np.maximum(s_gain, 0.0)
     return x0, x1, gain
 
@@ -207,10 +248,14 @@ def _finish(
     kind: str,
     ticks: tuple[np.ndarray, np.ndarray],
     value: np.ndarray,
-    no_pure: int,
+    no_pure: np.ndarray | None,
     largest_stage_gain: float,
     certify: bool,
 ) -> GameSolution:
+    """The solution of the tables ``ticks``, with its moments and (``certify``) its certificates.
+
+    ``no_pure`` marks the stage games without a pure equilibrium, ``(T, 2, N²)`` (``None``: there are none).
+    """
     bid, ask = joint_tables(tree, *ticks)
     mean, moment = moments(tree, ticks, second=True)
     start = start_index(tree)
@@ -218,7 +263,12 @@ def _finish(
     certificate = certificates(tree, ticks, mean) if certify else None
     # The solver's own values: the evaluation recomputes them by another route, the tests compare the two.
     shaped = value.reshape(2, tree.T + 1, tree.n_levels, tree.n_levels)
-    return GameSolution(tree.params, kind, bid, ask, shaped, std, no_pure, largest_stage_gain, certificate)
+    count = on_path = 0
+    if no_pure is not None and no_pure.any():
+        count = int(no_pure.sum())
+        # A stage game is played where its state is reached (``no_pure`` marks only sides where traders come).
+        on_path = int((no_pure & reachable(tree, ticks)[:, None, :]).sum())
+    return GameSolution(tree.params, kind, bid, ask, shaped, std, count, on_path, largest_stage_gain, certificate)
 
 
 def _backward_tables(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -232,9 +282,13 @@ def _backward_tables(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def solve_equilibrium(params: CompetitionParams, certify: bool = True) -> GameSolution | None:
     """A Markov equilibrium by backward induction: a pure equilibrium of every stage game ``(t, I_1, I_2, side)``.
 
-    The selection rule is that of ``MODEL.md`` §8 (see :func:`_equilibrium_stage`); stage games without a pure
-    equilibrium (they occur under ``mtm``, off the equilibrium path) take the pair with the smallest largest
-    deviation gain, and the solution counts them.
+    The selection rule is that of ``MODEL.md`` §8 (see :func:`_equilibrium_stage`). Stage games without a pure
+    equilibrium (they occur under ``mtm``) take the pair with the smallest largest deviation gain. The solution
+    counts them (:attr:`GameSolution.no_pure_equilibrium`) and says how many its own play reaches from ``(0, 0, 0)``
+    (:attr:`GameSolution.no_pure_on_path`, by a forward pass over the states reached with positive probability).
+    Where one is reached, the solution is an ε-equilibrium from the start, and its NashConv says how far. At the
+    defaults none is: under ``mtm`` the solution is then a Nash equilibrium from the start (NashConv ≈ 1e−14) but not
+    Markov perfect.
 
     Args:
         params: the game.
@@ -248,16 +302,16 @@ def solve_equilibrium(params: CompetitionParams, certify: bool = True) -> GameSo
     tree = Tree(params)
     value, x0, x1 = _backward_tables(tree)
     traded_sides = (tree.arrive > 0.0)[:, None]
-    no_pure = 0
+    no_pure = np.zeros(x0.shape, dtype=bool)  # (T, 2, N²): a stage game without a pure equilibrium, with traders
     largest = 0.0
     for t in range(tree.T - 1, -1, -1):
         following = value[:, t + 1]
         stage = tree.stage(following)
         x0[t], x1[t], gain = _equilibrium_stage(stage)
-        counted = (gain > TOLERANCE) & traded_sides
-        no_pure += int(counted.sum())
-        if counted.any():
-            largest = max(largest, float(gain[counted].max()))
+        # The tolerance verifies an equilibrium: a gain within float noise of a stage payoff is none.
+        no_pure[t] = (gain > TOLERANCE) & traded_sides
+        if no_pure[t].any():
+            largest = max(largest, float(gain[no_pure[t]].max()))
         for j in range(2):
             value[j, t] = tree.combine(following, j, tree.stay(following, j) + stage.payoff(j, x0[t], x1[t]))
     return _finish(tree, "equilibrium", (x0, x1), value, no_pure, largest, certify)
@@ -308,4 +362,4 @@ def solve_cartel(params: CompetitionParams, certify: bool = True) -> GameSolutio
         x1[t] = np.where(idle, hi, x1[t])
         for j in range(2):
             value[j, t] = tree.combine(following, j, tree.stay(following, j) + stage.payoff(j, x0[t], x1[t]))
-    return _finish(tree, "cartel", (x0, x1), value, 0, 0.0, certify)
+    return _finish(tree, "cartel", (x0, x1), value, None, 0.0, certify)
