@@ -142,7 +142,7 @@ def main() -> None:
     envs: gym.vector.VectorEnv[np.ndarray, np.ndarray, np.ndarray] = gym.wrappers.vector.NormalizeReward(
         gym.make_vec(mm_env.MARKET_MAKING_ID, num_envs=args.num_envs, preset=args.preset), gamma=args.gamma
     )
-    num_steps = envs.unwrapped.params.T  # one rollout = one whole episode of every env
+    num_steps = mm_env.PRESETS[args.preset].T  # one rollout = one whole episode of every env
     batch_size = args.num_envs * num_steps
     num_iterations = math.ceil(args.total_timesteps / batch_size)
     obs_dim = gym.spaces.flatdim(envs.single_observation_space)
