@@ -7,9 +7,9 @@ shared Gaussian policy acts for all of them, and every market maker's transition
 exactly ``T`` steps, so a rollout is one whole episode of every game.
 
 At the end the policy's deterministic action (the Gaussian's mean) quotes for both market makers over the exact
-grid ``(t, I_1, I_2)``, and :func:`agents.evaluation.game.judge` gives each one's exact expected return, NashConv
-(what a market maker would gain by its exact best response) and the collusion index Δ (0: the equilibrium, 1: the
-cartel), next to the exact equilibrium and cartel of the same game.
+grid ``(t, I_1, I_2)``, and :func:`agents.evaluation.grading.grade_game` gives each one's exact expected return,
+NashConv (what a market maker would gain by its exact best response) and the collusion index Δ (0: the equilibrium,
+1: the cartel), next to the exact equilibrium, the cartel and the baselines of the same game.
 
 Run it (about four minutes on two CPU cores)::
 
@@ -28,10 +28,7 @@ from pettingzoo.test import parallel_api_test
 from torch import nn
 from torch.distributions.normal import Normal
 
-from agents.evaluation.game import exact_reference, judge
-from agents.evaluation.report import game_table
-from agents.policies.joint import GamePolicy
-from agents.policies.learned import LearnedJointPolicy
+from agents.evaluation.grading import grade_game
 from mm_env.competition import parallel_env
 
 
@@ -152,21 +149,10 @@ def main() -> None:
             pretty = ", ".join(f"{agent} {value:.2f}" for agent, value in zip(agents, mean_return, strict=True))
             print(f"iteration {iteration}: {time.time() - start:.0f} s, mean episode return {pretty}", flush=True)
 
-    # The exact judgement: the shared policy in both seats, next to the game's exact equilibrium and cartel.
-    game = envs[0].config  # the game, its observations and its action map
-    reference = exact_reference(game.params)  # seconds at T=200
-    assert reference is not None  # two market makers on a market with an exact optimum
-    learned = LearnedJointPolicy(policy, game, seats=(0, 1), name="self-play PPO (shared)")
-    equilibrium, cartel = (GamePolicy.from_solution(solution) for solution in (reference.equilibrium, reference.cartel))
-    rows = [judge(joint, game.params, args.episodes, args.seed, reference) for joint in (learned, equilibrium, cartel)]
-    print(game_table(rows))
-    ours, value = rows[0], float(np.mean(reference.equilibrium.start_value))
-    assert ours.exact_return is not None and ours.nash_conv is not None and ours.collusion_index is not None
-    print(
-        f"judged: exact_return={ours.exact_return[0]:.4f},{ours.exact_return[1]:.4f} "
-        f"pct_of_equilibrium={100 * np.mean(ours.exact_return) / value:.2f} nash_conv={ours.nash_conv:.4f} "
-        f"collusion_index={ours.collusion_index:.4f} seconds={time.time() - start:.1f}"
-    )
+    # The exact judgement: the shared policy in both seats, next to the exact equilibrium, the cartel and the
+    # baselines (seconds at T=200: the game is solved exactly).
+    print(grade_game(policy, envs[0], name="self-play PPO (shared)", episodes=args.episodes, seed=args.seed))
+    print(f"{time.time() - start:.0f} s in all")
 
 
 if __name__ == "__main__":

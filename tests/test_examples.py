@@ -73,18 +73,30 @@ def table_rows(stdout: str) -> dict[str, dict[str, str]]:
 
 
 def check_judgement(stdout: str, name: str) -> None:
-    """The learned joint policy's judgement: finite exact values, equal for the two seats of a shared policy."""
-    judged = summary(stdout, "judged:")
-    first, second = (float(value) for value in judged["exact_return"].split(","))
-    pct, nash_conv, delta = (float(judged[key]) for key in ("pct_of_equilibrium", "nash_conv", "collusion_index"))
-    assert all(math.isfinite(value) for value in (first, second, pct, nash_conv, delta))
-    assert first == pytest.approx(second, abs=1e-9)  # one policy in two seats of a symmetric game
-    assert nash_conv >= -1e-9  # no one loses by its exact best response
-    # The table lists the learned policy next to the exact equilibrium (NashConv 0 at rounding level) and the cartel.
+    """The learned joint policy's grade: finite exact values, equal for the two seats of a shared policy."""
+    match = re.search(
+        rf"^{re.escape(name)}: exact E\[return\] {NUMBER} / {NUMBER} per market maker, {NUMBER}% of the "
+        rf"equilibrium's \({NUMBER}\), NashConv {NUMBER}, \u0394 (\u2212?[0-9.]+)$",
+        stdout,
+        re.M,
+    )
+    assert match, stdout
+    first, second, pct, value, nash_conv = (float(group) for group in match.groups()[:5])
+    delta = float(match.group(6).replace("\u2212", "-"))
+    assert all(math.isfinite(number) for number in (first, second, pct, value, nash_conv, delta))
+    assert first == pytest.approx(second, abs=0.01)  # one policy in two seats of a symmetric game
+    mean = (first + second) / 2
+    rounding = 100 * 0.005 * (1 / abs(value) + abs(mean) / value**2) + 0.005  # the printed figures have 2 decimals
+    assert pct == pytest.approx(100 * mean / value, abs=rounding)
+    assert nash_conv >= 0  # no one loses by its exact best response
+    # The table lists the learned policy next to the exact equilibrium (NashConv 0 at rounding level), the cartel and
+    # the baselines.
     rows = table_rows(stdout)
-    assert set(rows) == {name, "equilibrium", "cartel"}, stdout
+    assert {name, "equilibrium", "cartel", "each quotes the article rule"} <= set(rows), stdout
     assert abs(float(rows["equilibrium"]["NashConv"])) < 1e-9
     assert float(rows[name]["NashConv"]) == pytest.approx(nash_conv, rel=1e-2, abs=1e-2)
+    assert float(rows["cartel"]["Δ"]) == 1.0
+    assert "the equilibrium: " in stdout  # how exact the equilibrium is
 
 
 def test_pettingzoo_selfplay_example_is_judged_against_the_exact_equilibrium():

@@ -9,12 +9,19 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import mm_env
-from agents.evaluation.grading import as_policy, grade, market_config
+from agents.evaluation.grading import as_policy, grade, grade_game, market_config
 from agents.evaluation.rollout import run_episodes
 from agents.exact.dp import evaluate_tables, solve_dp
+from agents.exact.game import nash_conv as game_nash_conv
+from agents.exact.game import solve_cartel, solve_equilibrium
 from agents.policies import ArticleRule, DPPolicy, LinearSkew
+from agents.policies.joint import GamePolicy
 from agents.policies.learned import SB3Policy
+from mm_env.competition import CompetitionConfig, parallel_env
+from mm_env.competition.sb3_vec_env import CompetitionVecEnv
+from mm_env.competition.single import CompetingMarketMakersEnv
 from mm_env.config import EnvConfig
+from mm_env.params import CompetitionParams
 from mm_env.presets import make_params
 from mm_env.sb3_vec_env import MarketMakingVecEnv
 
@@ -108,3 +115,114 @@ def test_the_module_example_prints_what_it_says():
 
     result = doctest.testmod(grading, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# competing market makers
+
+GAME = CompetitionConfig.from_kwargs(num_market_makers=2, T=20)
+HALF = 1.25  # the action -0.5 of the [-1, 1]² box on the default quoting range [0, 5]
+
+
+def quote_half(obs: np.ndarray) -> np.ndarray:
+    """A CleanRL-style function: the same normalised action whatever the observation."""
+    return np.full((len(obs), 2), -0.5)
+
+
+def constant_tables(params: CompetitionParams, offset: float) -> np.ndarray:
+    n = 2 * params.market.I_max + 1
+    return np.full((2, params.market.T, n, n), offset)
+
+
+def test_a_function_in_both_seats_is_graded_exactly_against_the_equilibrium():
+    params = GAME.params
+    graded = grade_game(quote_half, GAME, name="half", episodes=500)
+    row = graded.policy
+    # Independently: the same constant quotes as tables, certified by the exact game tools.
+    tables = constant_tables(params, HALF)
+    certificates = game_nash_conv(params, tables, tables)
+    assert certificates is not None
+    assert graded.exact and row.name == "half"
+    assert row.exact_return == pytest.approx(certificates.policy_value.tolist(), abs=1e-12)
+    assert row.nash_conv == pytest.approx(certificates.nash_conv, abs=1e-12)
+    assert row.spread == pytest.approx([2 * HALF, 2 * HALF])
+    equilibrium, cartel = solve_equilibrium(params), solve_cartel(params)
+    assert equilibrium is not None and cartel is not None
+    assert graded.equilibrium_value == pytest.approx(equilibrium.mean_return, abs=1e-12)
+    mean = float(np.mean(certificates.policy_value))
+    assert graded.pct_of_equilibrium == pytest.approx(100 * mean / equilibrium.mean_return, abs=1e-9)
+    expected_delta = (mean - equilibrium.mean_return) / (cartel.mean_return - equilibrium.mean_return)
+    assert row.collusion_index == pytest.approx(expected_delta, abs=1e-12)
+    # Next to it: the exact solutions and the baselines, on the same episodes.
+    names = [report.name for report in graded.rows]
+    assert names == ["half", "equilibrium", "cartel", "each quotes the one-MM optimum", "each quotes the article rule"]
+    assert abs(graded.rows[1].nash_conv or 0.0) < 1e-9 and graded.rows[2].collusion_index == pytest.approx(1.0)
+    text = str(graded)
+    assert text.startswith("| policy |") and "the equilibrium: " in text
+    assert text.endswith(graded.summary) and graded.summary.startswith("half: exact E[return] ")
+    assert f"NashConv {certificates.nash_conv:.3g}" in graded.summary
+
+
+def test_one_seat_against_an_opponent_is_graded_with_the_opponents_tables():
+    params = GAME.params
+    equilibrium = solve_equilibrium(params)
+    assert equilibrium is not None
+    graded = grade_game(quote_half, GAME, seats=(0,), others="equilibrium", episodes=200)
+    bid, ask = equilibrium.bid.copy(), equilibrium.ask.copy()
+    bid[0], ask[0] = HALF, HALF  # mm_0 quotes the constant, mm_1 the equilibrium
+    certificates = game_nash_conv(params, bid, ask)
+    assert certificates is not None
+    assert graded.policy.exact_return == pytest.approx(certificates.policy_value.tolist(), abs=1e-12)
+    # mm_0's % of its best response against the equilibrium opponent.
+    best = float(certificates.best_response_value[0])
+    assert graded.policy.pct_of_best_response == pytest.approx(100 * certificates.policy_value[0] / best)
+
+
+def test_an_env_says_which_seats_learn():
+    one_seat = grade_game(quote_half, GAME, seats=(0,), others="article", episodes=100)
+    both_seats = grade_game(quote_half, GAME, episodes=100)
+    # An env with an opponent: its learner's seat against that opponent (wrapped by gym.make or not).
+    for env in (CompetingMarketMakersEnv("article", T=20), gym.make(mm_env.COMPETING_ID, opponent="article", T=20)):
+        assert grade_game(quote_half, env, episodes=100).policy.exact_return == one_seat.policy.exact_return
+    # Self-play: every seat (the SB3 VecEnv, and the PettingZoo env, which has no opponent).
+    self_play = CompetitionVecEnv(2, None, self_play=True, T=20)
+    assert self_play.opponent is None
+    for env in (self_play, parallel_env(T=20)):
+        assert grade_game(quote_half, env, episodes=100).policy.exact_return == both_seats.policy.exact_return
+    assert one_seat.policy.exact_return != both_seats.policy.exact_return
+
+
+def test_a_joint_policy_is_graded_as_it_is():
+    params = GAME.params
+    equilibrium = solve_equilibrium(params)
+    assert equilibrium is not None
+    graded = grade_game(GamePolicy.from_solution(equilibrium), params, name="the equilibrium again", episodes=100)
+    assert graded.pct_of_equilibrium == pytest.approx(100.0, abs=1e-9)
+    assert abs(graded.policy.nash_conv or 0.0) < 1e-9 and abs(graded.policy.collusion_index or 0.0) < 1e-9
+
+
+def test_a_game_without_an_exact_solution_is_graded_by_monte_carlo_and_says_why():
+    three = CompetitionConfig.from_kwargs(num_market_makers=3, T=20)
+    graded = grade_game(quote_half, three, name="half", episodes=200)
+    assert not graded.exact and graded.equilibrium_value is None and graded.pct_of_equilibrium is None
+    assert graded.note == "not exact: the exact game tools cover two market makers, not num_market_makers=3"
+    assert all(report.exact_return is None for report in graded.rows)
+    assert [report.name for report in graded.rows][0] == "half" and len(graded.policy.mean_return) == 3
+    assert graded.summary.startswith("half: mean return ") and graded.summary.endswith(graded.note)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seats": (0,)}, r"seats=\(0,\) leaves market makers \[1\] without a policy: give others"),
+        ({"seats": (2,)}, r"seats=\(2,\) is invalid: must be distinct market makers in \[0, 1\]"),
+        ({"seats": (0, 0)}, r"seats=\(0, 0\) is invalid"),
+        ({"game": "default"}, r"game='default' is not a CompetitionConfig"),
+        ({"policy": 42}, r"policy=42 is not a joint policy"),
+        ({"others": "nobody", "seats": (0,)}, r"nobody"),
+    ],
+)
+def test_bad_game_grading_inputs_are_one_clear_line(kwargs, message):
+    arguments = {"policy": quote_half, "game": GAME, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        grade_game(arguments.pop("policy"), arguments.pop("game"), episodes=10, **arguments)

@@ -1,4 +1,4 @@
-"""Grade any policy of one market maker: its exact expected return and how far it is from the optimum.
+"""Grade any policy: one market maker's against the DP optimum, competing market makers' against the equilibrium.
 
 :func:`grade` takes a policy in any form a user has one — an :class:`agents.policies.Policy`, a trained
 Stable-Baselines3 model, or a plain function from a batch of observations to actions (a CleanRL agent) — and the
@@ -12,26 +12,42 @@ heuristic on the same episodes (the model has no exact optimum).
 >>> from agents.policies import ArticleRule
 >>> print(grade(ArticleRule(0.5, 0.1), "default"))
 article rule Δ=0.5, γ=0.1: exact E[return] 90.86 (sd 25.49), 81.75% of the DP optimum (111.14)
+
+:func:`grade_game` does the same for competing market makers: a policy in the same forms, played by every market
+maker (self-play) or by some of them against an opponent, judged exactly against the game's equilibrium and cartel
+(each one's exact return, NashConv and the collusion index Δ) next to the baselines:
+
+>>> from mm_env.competition import CompetitionConfig
+>>> from agents.evaluation.grading import grade_game
+>>> game = CompetitionConfig.from_kwargs(num_market_makers=2, T=20)
+>>> quote_half = lambda obs: [[-0.5, -0.5]] * len(obs)  # a fixed quote from the [-1, 1]² action box
+>>> print(grade_game(quote_half, game, name="fixed quote", episodes=1_000).summary)
+fixed quote: exact E[return] 3.39 / 3.39 per market maker, 141.65% of the equilibrium's (2.39), NashConv 17.2, Δ 0.247
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agents.evaluation.compare import exact_return
+from agents.evaluation.game import GameReport, baseline_joint_policies, equilibrium_note, exact_reference, judge
+from agents.evaluation.report import game_table
 from agents.evaluation.rollout import run_episodes
 from agents.evaluation.tuning import best_tuned_heuristic
 from agents.exact.dp import evaluate_tables, exact_solution, unsolvable_reason
+from agents.exact.game import game_unsolvable_reason
 from agents.policies.base import Policy
-from agents.policies.learned import FunctionPolicy, SB3Policy
+from agents.policies.learned import FunctionPolicy, LearnedJointPolicy, SB3Policy
 from agents.policies.tabular import DP_NAME
+from mm_env.competition.config import CompetitionConfig
 from mm_env.config import EnvConfig
-from mm_env.params import MarketParams
+from mm_env.opponents import JointPolicy, make_opponent
+from mm_env.params import CompetitionParams, MarketParams
 from mm_env.presets import make_params
 
 GRADE_EPISODES = 10_000
@@ -210,3 +226,148 @@ def grade(
 
 def _pct(value: float, benchmark: float) -> float:
     return 100.0 * value / benchmark if benchmark != 0 else math.nan
+
+
+@dataclass(frozen=True)
+class GameGrade:
+    """How a policy of competing market makers fares, next to the game's exact solutions and the baselines."""
+
+    rows: tuple[GameReport, ...]
+    """The policy's report first, then the baselines' (:func:`agents.evaluation.game.baseline_joint_policies`)."""
+    exact: bool
+    """Whether the game is solved exactly (two market makers on a model the exact tools cover)."""
+    equilibrium_value: float | None
+    """The equilibrium's exact expected return per market maker (their mean), where the game is solved."""
+    pct_of_equilibrium: float | None
+    """The policy's exact return per market maker (their mean) as a percentage of ``equilibrium_value``."""
+    note: str
+    """How exact the equilibrium is (:func:`agents.evaluation.game.equilibrium_note`), or why there is none."""
+    episodes: int
+    """The common-random-number episodes of the Monte Carlo columns."""
+    seed: int
+    """Their seed."""
+
+    @property
+    def policy(self) -> GameReport:
+        """The graded policy's report."""
+        return self.rows[0]
+
+    @property
+    def summary(self) -> str:
+        """One line: the policy's exact returns, its % of the equilibrium's, NashConv and Δ (or why not exact)."""
+        row = self.policy
+        if row.exact_return is None or row.nash_conv is None or row.collusion_index is None:
+            means = " / ".join(f"{m:.2f} ± {e:.2f}" for m, e in zip(row.mean_return, row.return_se, strict=True))
+            return f"{row.name}: mean return {means} per market maker over {self.episodes:,} episodes; {self.note}"
+        returns = " / ".join(f"{value:.2f}" for value in row.exact_return)
+        delta = f"{row.collusion_index + 0.0:.3f}".replace("-", "\u2212")
+        return (
+            f"{row.name}: exact E[return] {returns} per market maker, {self.pct_of_equilibrium:.2f}% of the "
+            f"equilibrium's ({self.equilibrium_value:.2f}), NashConv {row.nash_conv:.3g}, \u0394 {delta}"
+        )
+
+    def __str__(self) -> str:
+        return f"{game_table(self.rows)}\n\n{self.note}\n{self.summary}"
+
+
+class _FunctionModel:
+    """A function from a batch of observations to actions, in the form of a trained model (``predict``)."""
+
+    def __init__(self, function: Callable[[np.ndarray], Any]) -> None:
+        self.function = function
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        return np.asarray(self.function(obs), dtype=np.float64), None
+
+
+def game_config(game: Any) -> CompetitionConfig:
+    """The configuration of a game: a :class:`CompetitionConfig`, a :class:`CompetitionParams`, or an env of it.
+
+    The env is any front-end of the competing market makers (Gymnasium, vector, SB3, PettingZoo; wrapped or not).
+    """
+    if isinstance(game, CompetitionConfig):
+        return game
+    if isinstance(game, CompetitionParams):
+        return CompetitionConfig(game)
+    for candidate in (game, getattr(game, "unwrapped", None)):
+        config = getattr(candidate, "config", None)
+        if isinstance(config, CompetitionConfig):
+            return config
+    raise ValueError(
+        f"game={game!r} is not a CompetitionConfig, a CompetitionParams or an env of the competing market makers"
+    )
+
+
+def grade_game(
+    policy: Any,
+    game: Any,
+    *,
+    seats: Sequence[int] | None = None,
+    others: Any | None = None,
+    obs_normalizer: Any | None = None,
+    name: str | None = None,
+    episodes: int = GRADE_EPISODES,
+    seed: int = GRADE_SEED,
+) -> GameGrade:
+    """Grade a policy of competing market makers against the game's exact equilibrium and cartel.
+
+    Args:
+        policy: a joint policy (``quote(state, params)`` giving every market maker's offsets), a model with
+            ``predict(obs, deterministic=True)`` (Stable-Baselines3, or an adapter of an RLlib module), or a function
+            from a batch of one market maker's observations ``(n, d)`` to its actions ``(n, 2)``; the last two
+            quote for the market makers in ``seats``, each from its own observation.
+        game: a :class:`~mm_env.competition.config.CompetitionConfig`, a
+            :class:`~mm_env.params.CompetitionParams`, or the env the policy acts in.
+        seats: the market makers the policy quotes for. Default: ``mm_0`` where ``game`` is an env with an
+            opponent (the seat it learns), else every market maker (self-play, one shared policy).
+        others: the other market makers' joint policy, or a registered opponent's name
+            (:func:`mm_env.opponents.opponent_names`). Default: the env's opponent, if any.
+        obs_normalizer: the ``VecNormalize`` a model was trained behind (default: the one ``game`` wraps, if any).
+        name: the policy's name in the table.
+        episodes: the common-random-number episodes of the Monte Carlo columns.
+        seed: their seed.
+
+    Returns:
+        A :class:`GameGrade`: its rows are the policy and the baselines; with two market makers on a model the exact
+        tools cover, each one's exact return, NashConv (what each would gain by its exact best response) and Δ
+        (0: the equilibrium, 1: the cartel). Otherwise the Monte Carlo columns, and ``note`` says why.
+    """
+    config = game_config(game)
+    params = config.params
+    m = params.num_market_makers
+    if others is None and seats is None:
+        others = getattr(game, "opponent", None) or getattr(getattr(game, "unwrapped", None), "opponent", None)
+    if seats is None:
+        seats = (0,) if others is not None else tuple(range(m))
+    chosen = list(seats)
+    valid = all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) and 0 <= j < m for j in chosen)
+    if not chosen or not valid or len(set(chosen)) != len(chosen):
+        raise ValueError(f"seats={seats!r} is invalid: must be distinct market makers in [0, {m - 1}]")
+    if len(chosen) < m and others is None:
+        rest = sorted(set(range(m)) - set(chosen))
+        raise ValueError(f"seats={seats!r} leaves market makers {rest} without a policy: give others")
+    other_policy = None if others is None or len(chosen) == m else make_opponent(others, params)
+    if obs_normalizer is None:
+        obs_normalizer = observation_normalizer(game)
+    if callable(getattr(policy, "quote", None)):
+        joint: JointPolicy = policy
+        label = name or str(getattr(policy, "name", type(policy).__name__))
+    elif callable(getattr(policy, "predict", None)) or callable(policy):
+        model = policy if callable(getattr(policy, "predict", None)) else _FunctionModel(policy)
+        label = name or str(getattr(policy, "__name__", type(policy).__name__))
+        joint = LearnedJointPolicy(model, config, chosen, other_policy, obs_normalizer, label)
+    else:
+        raise ValueError(
+            f"policy={policy!r} is not a joint policy (quote), a model with predict(obs) or a function of observations"
+        )
+    reason = game_unsolvable_reason(params)
+    reference = exact_reference(params) if reason is None else None
+    named = [(joint, label), *baseline_joint_policies(params, reference)]
+    rows = tuple(judge(policy, params, episodes, seed, reference, label) for policy, label in named)
+    if reference is None:
+        return GameGrade(rows, False, None, None, f"not exact: {reason}", episodes, seed)
+    value = float(np.mean(reference.equilibrium.start_value))
+    ours = rows[0].exact_return
+    assert ours is not None  # judged against an exact reference
+    pct = _pct(float(np.mean(ours)), value)
+    return GameGrade(rows, True, value, pct, equilibrium_note(reference.equilibrium), episodes, seed)

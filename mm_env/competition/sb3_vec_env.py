@@ -46,4 +46,6 @@ class CompetitionVecEnv(MarketMakingVecEnv):
         else:
             batch = LearnerBatch(config, num_envs, (0,), opponent, max_episode_steps)
         self.self_play = bool(self_play)
+        self.opponent = batch.opponent
+        """The others' joint policy (``None`` in self-play, where every market maker learns)."""
         self._adopt(batch, market_info)

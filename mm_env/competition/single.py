@@ -141,4 +141,7 @@ class CompetingMarketMakersVectorEnv(MarketMakingVectorEnv):
         if render_mode is not None:  # before the opponent, which may be solved for seconds
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
         config = CompetitionConfig.from_kwargs(**env_kwargs)
-        self._adopt(LearnerBatch(config, num_envs, (0,), opponent, max_episode_steps), render_mode)
+        batch = LearnerBatch(config, num_envs, (0,), opponent, max_episode_steps)
+        self.opponent = batch.opponent
+        """The others' joint policy (``mm_0`` learns)."""
+        self._adopt(batch, render_mode)
