@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mm_env.dynamics import Draws, MarketState, Number, Outcome, initial_state, sample_draws, transition
+from mm_env.limits import MAX_EPISODES
 from mm_env.params import CompetitionParams, MarketParams
 from mm_env.xp import NUMPY, ArrayNamespace
 
@@ -99,6 +100,8 @@ class MarketBatch:
         self.xp = xp
         self.params = config.params
         self.num_envs = check_count("num_envs", num_envs)
+        if self.num_envs > MAX_EPISODES:
+            raise ValueError(f"num_envs={num_envs!r} is invalid: must be an integer in [1, {MAX_EPISODES:,}]")
         self.max_episode_steps = (
             None if max_episode_steps is None else check_count("max_episode_steps", max_episode_steps)
         )

@@ -10,6 +10,7 @@ import numpy as np
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState, initial_state, sample_draws, transition
 from mm_env.info import state_info, step_info
+from mm_env.limits import check_options
 from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
 from mm_env.xp import SCALAR
@@ -127,7 +128,8 @@ class MarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new episode; ``seed`` re-seeds the random traders."""
+        """Start a new episode; ``seed`` re-seeds the random traders (``options``: none are taken)."""
+        check_options(options)
         super().reset(seed=seed)
         self.state = initial_state(self.params)
         if self._renderer is not None:

@@ -10,6 +10,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from mm_env.batch import BatchedModel, MarketBatch, VecBatch
 from mm_env.config import EnvConfig
+from mm_env.limits import check_options
 from mm_env.params import MarketParams
 
 
@@ -52,7 +53,9 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
         VecEnv.__init__(self, batch.num_envs, batch.config.observation_space, batch.config.action_space)
 
     def reset(self) -> VecEnvObs:
-        """Reset every environment (seeded by the last ``seed()`` call, if any)."""
+        """Reset every environment (seeded by the last ``seed()`` call, if any; ``set_options`` takes none)."""
+        for options in self._options:
+            check_options(options)
         if self._seeds[0] is not None or self.np_random is None:
             self.np_random, _ = seeding.np_random(self._seeds[0])
         self._reset_seeds()

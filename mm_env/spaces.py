@@ -77,7 +77,7 @@ def check_features(features: Sequence[str]) -> tuple[str, ...]:
     if isinstance(features, str) or not isinstance(features, Sequence) or len(features) == 0:
         raise ValueError(f"observation_features={features!r} is invalid: must be a non-empty list of {list(FEATURES)}")
     for name in features:
-        if name not in FEATURES:
+        if not isinstance(name, str) or name not in FEATURES:
             raise ValueError(f"observation feature {name!r} is unknown; allowed: {list(FEATURES)}")
     if len(set(features)) != len(features):
         raise ValueError(f"observation_features={list(features)!r} is invalid: a feature is listed twice")

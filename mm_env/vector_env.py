@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 from mm_env.batch import BatchedModel, BatchOutcome, MarketBatch, VecBatch
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState
+from mm_env.limits import check_options
 from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
 
@@ -89,9 +90,9 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every environment, or those in ``options["reset_mask"]``; ``seed`` re-seeds the batch."""
+        mask = check_options(options, ("reset_mask",)).get("reset_mask")
         super().reset(seed=seed)
         self._was_reset = True
-        mask = None if options is None else options.get("reset_mask")
         if mask is not None:
             mask = np.asarray(mask)
             if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:

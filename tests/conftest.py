@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, settings
+
+# Ray's clusters use token authentication: a local ray.init turns it on, and so does a head started where
+# ~/.ray/auth_token exists, but a process given a cluster's address sends the token only if RAY_AUTH_MODE says so
+# before Ray is first imported. The tests start local sessions and a head of their own; one mode for all of them.
+os.environ["RAY_AUTH_MODE"] = "token"
 
 settings.register_profile(
     "mm_env",

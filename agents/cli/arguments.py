@@ -56,3 +56,28 @@ def _number(text: str, what: str, allowed: Callable[[float], bool]) -> float:
     if not (math.isfinite(value) and allowed(value)):
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+def integer(text: str) -> int:
+    """An argparse type: an integer of any sign, also written as a float (``1e6``); its range is checked after."""
+    return int(_number(text, "an integer", lambda value: value == int(value)))
+
+
+def limits_problem(seeds: dict[str, int | None], episodes: dict[str, int | None]) -> str | None:
+    """The first seed outside ``[0, 2**32 - 1]`` or episode count outside ``[2, MAX_EPISODES]``, in one line.
+
+    Keys are the options' names (``--seed``); ``None`` values (not given) are skipped. The limits are
+    :mod:`mm_env.limits`'s, the same for every command and the Python API.
+    """
+    from mm_env.limits import check_episodes, check_seed
+
+    try:
+        for name, value in seeds.items():
+            if value is not None:
+                check_seed(value, name)
+        for name, value in episodes.items():
+            if value is not None:
+                check_episodes(value, name, minimum=2)
+    except ValueError as error:
+        return str(error)
+    return None

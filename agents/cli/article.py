@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.cli.arguments import missing_extra
+from agents.cli.arguments import integer, limits_problem, missing_extra
 from agents.reproduce.article import run_scenario
 from mm_env.presets import ARTICLE_SCENARIOS
 
@@ -31,11 +31,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """The command (see the module's docstring)."""
     from agents.evaluation.figures import episode_figure, save_figure
+    from agents.storage.files import writable_problem
 
     parser = argparse.ArgumentParser(prog="python -m agents.cli.article", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0, help="seed shared by the four scenarios (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=integer, default=0, help="seed shared by the four scenarios (default: %(default)s)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs") / "article", help="folder for the PNG figures")
     args = parser.parse_args(argv)
+    problem = limits_problem({"--seed": args.seed}, {})
+    if problem is not None:
+        parser.error(problem)
+    problem = writable_problem(args.out)  # before the work, which takes a while
+    if problem is not None:
+        parser.error(f"--out {problem}")
     runs = [run_scenario(name, args.seed) for name in ARTICLE_SCENARIOS]
     keys = list(runs[0].summary())
     print(f"seed {args.seed}; the same traders in every scenario")

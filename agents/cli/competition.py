@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.cli.arguments import missing_extra
+from agents.cli.arguments import integer, limits_problem, missing_extra
 from agents.cli.options import add_env_kwargs_argument, parse_key_values
 from agents.evaluation.game import baseline_joint_policies, equilibrium_note, exact_reference, judge
 from agents.evaluation.report import game_table
-from agents.exact.dp import solve_dp
+from agents.exact.dp import size_problem, solve_dp
 from agents.training.experiment import load_agents
 from mm_env.competition import make_competition_params
 from mm_env.params import CompetitionParams
@@ -42,20 +42,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """The command (see the module's docstring)."""
     from agents.evaluation.figures import game_quotes_figure, save_figure
+    from agents.storage.files import writable_problem
 
     parser = argparse.ArgumentParser(prog="python -m agents.cli.competition", description=__doc__)
     add_env_kwargs_argument(parser)
     parser.add_argument("--runs", nargs="*", type=Path, default=[], help="train.py run folders of the game")
-    parser.add_argument("--episodes", type=int, default=10_000, help="Monte Carlo episodes (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=FINAL_SEED, help="their seed (default: %(default)s)")
+    parser.add_argument("--episodes", type=integer, default=10_000, help="Monte Carlo episodes (default: %(default)s)")
+    parser.add_argument("--seed", type=integer, default=FINAL_SEED, help="their seed (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="folder for game_quotes.png")
     args = parser.parse_args(argv)
+    problem = limits_problem({"--seed": args.seed}, {"--episodes": args.episodes})
+    if problem is not None:
+        parser.error(problem)
     try:
         params = make_competition_params(**parse_key_values(args.env_kwargs))
     except ValueError as error:
         parser.error(str(error))
-    if args.episodes < 2 or args.seed < 0:
-        parser.error("--episodes must be at least 2 and --seed non-negative")
+    problem = size_problem(params.market, args.episodes, makers=params.num_market_makers)
+    if problem is not None:
+        parser.error(problem)
+    problem = None if args.out is None else writable_problem(args.out)  # before the work, which takes a while
+    if problem is not None:
+        parser.error(f"--out {problem}")
     print("solving the game exactly: the equilibrium and the cartel …", flush=True)
     reference = exact_reference(params)
     if reference is None:

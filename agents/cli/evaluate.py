@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agents.cli.arguments import integer, limits_problem
 from agents.cli.options import add_env_kwargs_argument, params_from_cli
 from agents.evaluation.compare import baseline_policies, compare
 from agents.evaluation.report import markdown_table, write_report
-from agents.evaluation.rollout import MAX_EPISODES
 from agents.evaluation.tuning import TUNING_EPISODES
-from agents.exact.dp import unsolvable_reason
+from agents.exact.dp import size_problem, unsolvable_reason
 from agents.storage.files import check_writable, new_numbered_folder
 
 
@@ -35,18 +35,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--preset", default="default", help="model preset (default: %(default)s)")
     add_env_kwargs_argument(parser)
-    parser.add_argument("--episodes", type=int, default=10_000, help="episodes per policy (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed shared by every policy (default: %(default)s)")
+    parser.add_argument("--episodes", type=integer, default=10_000, help="episodes per policy (default: %(default)s)")
+    parser.add_argument("--seed", type=integer, default=0, help="seed shared by every policy (default: %(default)s)")
     parser.add_argument("--no-tuning", action="store_true", help="skip the tuned heuristics")
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the results (default: a new runs/evaluate_<model>_<n>)"
     )
     args = parser.parse_args(argv)
+    problem = limits_problem({"--seed": args.seed}, {"--episodes": args.episodes})
+    if problem is not None:
+        parser.error(problem)
     preset, params = params_from_cli(parser, args.preset, args.env_kwargs)
-    if not 2 <= args.episodes <= MAX_EPISODES:
-        parser.error(f"--episodes {args.episodes} is invalid: must be in [2, {MAX_EPISODES:,}]")
-    if not 0 <= args.seed < 2**32:
-        parser.error(f"--seed {args.seed} is invalid: must be in [0, 2**32 - 1]")
+    tuning = params.fill.quotes_matter and not args.no_tuning and unsolvable_reason(params) is not None
+    problem = size_problem(params, args.episodes) or (
+        size_problem(params, TUNING_EPISODES, "the tuning's episodes") if tuning else None
+    )
+    if problem is not None:
+        parser.error(problem)
     label = " ".join([f"preset={args.preset}", *args.env_kwargs])
     try:  # before the computation, so that an unwritable folder is found at once
         out = args.out if args.out is not None else new_numbered_folder(Path("runs"), _folder_name(label))

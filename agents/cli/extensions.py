@@ -31,11 +31,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     """The command (see the module's docstring)."""
     from agents.evaluation.figures import save_figure
     from agents.reproduce.extensions import SHOWN, informed_quotes_figure, summary_row
+    from agents.storage.files import writable_problem
 
     parser = argparse.ArgumentParser(prog="python -m agents.cli.extensions", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs") / "extensions", help="folder for the figure")
     parser.add_argument("--presets", nargs="+", default=list(SHOWN), choices=sorted(PRESETS), metavar="PRESET")
     args = parser.parse_args(argv)
+    problem = writable_problem(args.out)
+    if problem is not None:
+        parser.error(f"--out {problem}")
     print(
         "| preset | differs from default in | DP value | DP quotes at t=0, I=0 (bid / ask) | article rule "
         "Δ=0.5, γ=0.1 | best tuned heuristic | closed forms |"

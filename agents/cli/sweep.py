@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agents.cli.arguments import missing_extra, non_negative_integer, positive_integer, positive_number
-from agents.training.interrupts import interrupt
+from agents.training.interrupts import DeferredInterrupts, PolledInterrupts, command_signals
 
 if TYPE_CHECKING:
     from agents.sweep.spec import SweepSpec, TrialKey
@@ -62,9 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (see :func:`run`); on the light core install, one line naming the extra to install."""
+    """Entry point (see :func:`run`); on the light core install, one line naming the extra to install.
+
+    Ctrl-C and SIGTERM (timeout, Slurm, systemd) stop the sweep alike, once: the first stops the trials under way
+    and ends it with status 130, the sweep folder left to resume; later ones only print a note (see
+    :func:`agents.training.interrupts.command_signals`).
+    """
     try:
-        return run(argv)
+        with command_signals(whole_process=argv is None):
+            return run(argv)
+    except KeyboardInterrupt:
+        print("mm-env-sweep: interrupted before the trials started; run the same command again", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as error:
         line = missing_extra(error, "mm-env-sweep", "ray")
         if line is None:
@@ -81,13 +89,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    import yaml  # the sweep's own modules import SB3, torch and PyYAML: after the arguments (and their --help)
+    # The sweep's own modules import SB3, torch and PyYAML: after the arguments (and their --help), with Ctrl-C and
+    # SIGTERM held until they are complete (a KeyboardInterrupt inside a C extension's start can abort the process).
+    with DeferredInterrupts(note=None):
+        import yaml
 
-    from agents.storage.files import atomic_write_text
-    from agents.sweep.results import write_results
-    from agents.sweep.runs import collect
-    from agents.sweep.spec import DEFAULT_ROOT, load_spec
-    from agents.sweep.tune import pending_trials
+        from agents.storage.files import atomic_write_text
+        from agents.sweep.results import write_results
+        from agents.sweep.runs import collect, unfinished_attempts
+        from agents.sweep.spec import DEFAULT_ROOT, load_spec
+        from agents.sweep.tune import pending_trials
 
     address = args.address or os.environ.get("RAY_ADDRESS") or None
     if address and args.num_cpus is not None:
@@ -101,10 +112,17 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--cpus-per-trial {args.cpus_per_trial:g} is more than the CPUs Ray would have")
     except ValueError as error:
         parser.error(str(error))
+    from agents.storage.files import writable_problem
+
+    problem = writable_problem(sweep_dir)  # before any trial: the results are written there at the end
+    if problem is not None:
+        parser.error(f"--out {problem}")
     sweep_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(sweep_dir / "sweep.yaml", yaml.safe_dump(spec.as_dict(), sort_keys=False))
     total = len(spec.trials())
     print(f"sweep {spec.name}: {total} trials, {total - len(pending)} already finished; folder {sweep_dir}")
+    for line in unfinished_attempts(pending, sweep_dir):  # killed, interrupted or failed before: said, and rerun
+        print(line)
     try:
         run = _run_pending(spec, sweep_dir, pending, args, address)
     except ValueError as error:  # no Ray Tune, or no Ray cluster at that address
@@ -119,7 +137,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if run.stopped:
         print(f"{run.stopped}\n{unfinished} of {total} trials unfinished: {resume}")
         return 1
-    # Tune handles the first Ctrl-C itself: it stops the trials and returns, so unfinished trials also tell.
+    # A signal stops the trials under way (Tune polls for it) and Tune returns: unfinished trials also tell.
     if run.interrupted or unfinished:
         print(f"interrupted with {unfinished} of {total} trials unfinished: {resume}")
         return 130
@@ -143,7 +161,8 @@ def _run_pending(
     except ImportError:
         raise ValueError("sweeps run on Ray Tune, which is not installed: pip install 'ray[tune]'") from None
 
-    previous = signal.signal(signal.SIGTERM, interrupt)  # SIGTERM (timeout, Slurm, systemd) stops like Ctrl-C
+    # Ctrl-C and SIGTERM (see main): while Ray starts, a KeyboardInterrupt ends here; while the trials run, Tune
+    # polls for the signal and stops them itself (run_tune). Either way Ray is shut down, later signals held.
     started = False
     try:
         started = start_ray(address, args.num_cpus)
@@ -152,11 +171,12 @@ def _run_pending(
     except KeyboardInterrupt:
         return TuneRun(interrupted=True)
     except ConnectionError as error:
-        raise ValueError(f"cannot connect to Ray at {address}: {error}") from None
+        token = " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token)"
+        raise ValueError(f"cannot connect to Ray at {address}: {error}{token}") from None
     finally:
         if started:
-            ray.shutdown()
-        signal.signal(signal.SIGTERM, previous)
+            with PolledInterrupts(note=None):  # a signal now only waits for the shutdown (and is remembered)
+                ray.shutdown()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ Exit status: 0 done; 1 the run failed (the run folder holds the model, ``run_sta
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -30,8 +29,8 @@ from typing import NoReturn
 # Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
 # Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
 from agents import TRAIN_COMMAND
-from agents.cli.arguments import missing_extra, positive_integer
-from agents.training.interrupts import DeferredInterrupts, interrupt
+from agents.cli.arguments import integer, limits_problem, missing_extra, positive_integer
+from agents.training.interrupts import DeferredInterrupts, command_signals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timesteps", type=positive_integer, help="training steps (default: the hyperparameter file's)"
     )
-    parser.add_argument("--seed", type=int, help="random seed (default: 0; with --evaluate, the run's own)")
+    parser.add_argument("--seed", type=integer, help="random seed (default: 0; with --evaluate, the run's own)")
     parser.add_argument(
         "--n-envs", type=positive_integer, help="parallel environments (default: the hyperparameter file's)"
     )
@@ -65,13 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--eval-episodes",
-        type=positive_integer,
+        type=integer,
         default=1_000,
         help="episodes per periodic evaluation (default: %(default)s)",
     )
     parser.add_argument(
         "--final-episodes",
-        type=positive_integer,
+        type=integer,
         default=None,
         help="episodes of the final comparison (default: 10,000; with --evaluate, the run's own)",
     )
@@ -87,38 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def device_problem(device: str) -> str | None:
-    """Why torch cannot use ``device`` on this machine (one line), or ``None`` if it can.
-
-    ``auto`` and ``cpu`` always work; ``cuda`` and ``cuda:N`` need ``torch.cuda.is_available()`` and
-    ``N < torch.cuda.device_count()``; ``mps`` needs ``torch.backends.mps.is_available()``; any other type needs its
-    torch module to say it is available.
-    """
-    import torch
-
-    if device == "auto":
-        return None
-    try:
-        parsed = torch.device(device)
-    except RuntimeError as error:
-        return f"--device {device!r} is invalid: {error}"
-    kind, index = parsed.type, parsed.index
-    if kind == "cpu":
-        return None
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            return f"--device {device!r} is not available: torch finds no CUDA device on this machine (use cpu)"
-        if index is not None and index >= torch.cuda.device_count():
-            return f"--device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)"
-        return None
-    if kind == "mps":
-        available = torch.backends.mps.is_available()
-    else:
-        is_available = getattr(getattr(torch, kind, None), "is_available", None)
-        available = bool(is_available()) if callable(is_available) else False
-    return None if available else f"--device {device!r} is not available on this machine (use cpu)"
-
-
 def refuse(parser: argparse.ArgumentParser, problem: object) -> NoReturn:
     """Exit with status 2 and one line, ``mm-env-train: error: <problem>`` (argparse's style, without the usage).
 
@@ -129,10 +96,11 @@ def refuse(parser: argparse.ArgumentParser, problem: object) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, check every argument up front, then train or evaluate (exit statuses: see above)."""
-    # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved.
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved. The first signal
+    # stops the command, every later one only waits, up to the process's exit (see command_signals).
     try:
-        return _main(argv)
+        with command_signals(whole_process=argv is None):
+            return _main(argv)
     except KeyboardInterrupt:
         print(f"{TRAIN_COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
         return 130
@@ -142,17 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(line, file=sys.stderr)
         return 2
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: Sequence[str] | None) -> int:
     _import_libraries()  # first: the parser reads the algorithms from agents.training, which imports torch and SB3
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.final_episodes is not None and args.final_episodes < 2) or args.eval_episodes < 2:
-        parser.error("--final-episodes and --eval-episodes must be at least 2")
-    problem = device_problem(args.device)
+    from agents.training.config import device_problem
+
+    episodes = {"--eval-episodes": args.eval_episodes, "--final-episodes": args.final_episodes}
+    problem = limits_problem({"--seed": args.seed}, episodes) or device_problem(args.device)
     if problem is not None:
         parser.error(problem)
     source = args.evaluate or args.continue_from
@@ -177,12 +144,15 @@ def _import_libraries() -> None:
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from agents.storage.files import writable_problem
-    from agents.storage.run_folder import RunFolderError, one_line
+    from agents.storage.run_folder import RunFolderError, note_unfinished, one_line
     from agents.training.experiment import evaluate_saved_run
 
     problem = writable_problem(args.evaluate)
     if problem is not None:
         refuse(parser, problem)
+    note = note_unfinished(args.evaluate)  # killed, interrupted or failed: say so before comparing what it left
+    if note is not None:
+        print(f"{args.evaluate}: {note}")
     try:
         evaluate_saved_run(args.evaluate, args.final_episodes, args.seed, device=args.device)
     except RunFolderError as error:
@@ -210,12 +180,10 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from agents.cli.options import parse_key_values
     from agents.storage.files import writable_problem
     from agents.storage.run_folder import RunFailed, RunFolderError
+    from agents.training.algorithm import check_run
     from agents.training.config import RunConfig
     from agents.training.experiment import continued_config, prepare, train
 
-    problem = writable_problem(Path(args.log_dir))
-    if problem is not None:
-        parser.error(f"--log-dir {problem}")
     try:
         run_settings = {
             "timesteps": args.timesteps,
@@ -245,10 +213,14 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 **run_settings,
             )
         prepared = prepare(config)
+        check_run(prepared)
     except RunFolderError as error:  # a --continue-from folder whose config.yaml cannot be used
         refuse(parser, error)
     except ValueError as error:
         parser.error(str(error))
+    problem = writable_problem(Path(args.log_dir))  # after the checks: a bad argument leaves no folder behind
+    if problem is not None:
+        parser.error(f"--log-dir {problem}")
     torch.set_num_threads(args.torch_threads)
     try:
         _, interrupted = train(prepared, continue_from=args.continue_from)

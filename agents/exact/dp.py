@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mm_env.limits import simulation_problem
 from mm_env.model.fill import ExponentialFill
 from mm_env.params import MarketParams
 from mm_env.xp import NUMPY
@@ -59,15 +60,45 @@ MAX_TABLE_BYTES = 4 * 2**30
 _TABLES_PER_SOLVE = 18
 
 
+MAX_DP_WORK = 1_000_000_000
+"""The most cells × trader sizes one exact pass may visit, ``T × (2·I_max + 1) × sizes × last sides`` (about a
+minute): the default model has 200 × 101 × 9 = 181,800."""
+
+
 def table_memory_reason(params: MarketParams) -> str | None:
-    """Why the exact tables of this model would not fit in memory, in one sentence, or ``None`` when they fit."""
-    size = _TABLES_PER_SOLVE * 8 * (params.T + 1) * math.prod(table_shape(params)[1:])
-    if size <= MAX_TABLE_BYTES:
-        return None
-    return (
-        f"the exact tables would take {size / 2**30:,.1f} GiB (T={params.T}, I_max={params.I_max}), more than "
-        f"{MAX_TABLE_BYTES / 2**30:.0f} GiB"
-    )
+    """Why the exact tables of this model would not fit in memory or time, in one sentence, or ``None`` when they do.
+
+    The memory: :data:`MAX_TABLE_BYTES`; the time: :data:`MAX_DP_WORK`. Every exact solve and evaluation, and every
+    command, checks this before it allocates anything.
+    """
+    cells = (params.T + 1) * math.prod(table_shape(params)[1:])
+    size = _TABLES_PER_SOLVE * 8 * cells
+    if size > MAX_TABLE_BYTES:
+        return (
+            f"the exact tables would take {size / 2**30:,.1f} GiB (T={params.T}, I_max={params.I_max}), more than "
+            f"{MAX_TABLE_BYTES / 2**30:.0f} GiB"
+        )
+    work = params.T * math.prod(table_shape(params)[1:]) * len(params.flow.sizes)
+    if work > MAX_DP_WORK:
+        return (
+            f"the exact pass would visit {work:,} cells × sizes (T={params.T}, I_max={params.I_max}, "
+            f"{len(params.flow.sizes)} sizes), more than {MAX_DP_WORK:,}"
+        )
+    return None
+
+
+def size_problem(params: MarketParams, episodes: int = 0, name: str = "--episodes", makers: int = 1) -> str | None:
+    """Why solving or evaluating this model would not fit in memory or time, in one line, or ``None``.
+
+    The one check every command and entry that solves or evaluates makes first: the exact tables and their work
+    (:func:`table_memory_reason`; the policies' tables over ``(t, I)`` are as large, so it applies even where no DP
+    is solved) and, for ``episodes`` Monte Carlo episodes, the batch's memory and steps
+    (:func:`mm_env.limits.simulation_problem`).
+    """
+    reason = table_memory_reason(params)
+    if reason is not None:
+        return f"--env-kwargs: {reason}; choose a smaller T or I_max"
+    return simulation_problem(episodes, params.T, name, makers) if episodes else None
 
 
 def _infinite_state_reason(params: MarketParams) -> str | None:
@@ -286,7 +317,7 @@ def evaluate_tables(params: MarketParams, bid: np.ndarray, ask: np.ndarray) -> E
         ValueError: on tables of the wrong shape, or when the state the reward depends on is not finite (transient
             impact or mean reversion under ``mtm``).
     """
-    reason = _infinite_state_reason(params)
+    reason = _infinite_state_reason(params) or table_memory_reason(params)
     if reason is not None:
         raise ValueError(reason)
     shape = table_shape(params)

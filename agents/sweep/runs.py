@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from agents.storage.run_folder import STATUS_FILE, read_status
+from agents.storage.run_folder import (
+    COMPARISON_LIMITS,
+    CONFIG_LIMITS,
+    STATUS_FILE,
+    RunFolderError,
+    describe_status,
+    note_unfinished,
+    read_run_file,
+    read_status,
+)
 from agents.sweep.spec import SETTINGS_COMPARED, SweepSpec, TrialKey, trial_dir
 from agents.training.config import PreparedRun
 from agents.training.families import family_of
@@ -32,9 +40,13 @@ def read_metrics(run_dir: Path, algo: str) -> RunMetrics:
 
     ``ValueError`` if the run has no usable comparison.
     """
-    saved = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
-    payload = json.loads((Path(run_dir) / "comparison.json").read_text())
-    family = family_of(saved["env_id"])
+    env_id = _saved_config(Path(run_dir)).get("env_id")
+    if not isinstance(env_id, str):
+        raise RunFolderError(f"{run_dir}/config.yaml: env_id={env_id!r} is not an environment id")
+    payload = read_run_file(Path(run_dir) / "comparison.json", COMPARISON_LIMITS)
+    if not isinstance(payload, dict):
+        raise RunFolderError(f"{run_dir}/comparison.json is not a mapping")
+    family = family_of(env_id)
     try:
         return family.run_metrics(payload, algo)
     except ValueError as error:  # the message names comparison.json: say whose
@@ -53,6 +65,29 @@ def finished_run(key: TrialKey, sweep_dir: Path) -> Path | None:
         if (read_status(run_dir) or {}).get("status") == "finished"
     ]
     return max(finished, key=lambda run_dir: (run_dir / STATUS_FILE).stat().st_mtime, default=None)
+
+
+def unfinished_attempts(keys: Sequence[TrialKey], sweep_dir: Path) -> list[str]:
+    """For each pending trial with an earlier attempt, one line saying how its latest attempt ended.
+
+    A killed attempt (its ``run_status.json`` says running, but its process is gone: a sweep stopped by SIGKILL, a
+    machine that went down) is not finished: it runs again, in a new run folder, like an interrupted or failed one.
+    Its leftover temporary files are removed (:func:`agents.storage.run_folder.note_unfinished`).
+    """
+    lines = []
+    for key in keys:
+        attempts = [path for path in trial_dir(sweep_dir, key).glob(f"{key.algo}_*") if path.is_dir()]
+        if not attempts:
+            continue
+        latest = max(attempts, key=lambda path: (_number(path), path.name))
+        note = note_unfinished(latest) or describe_status(latest)
+        lines.append(f"{key.cell} {key.algo} seed {key.seed}: {latest}: {note}; running it again")
+    return lines
+
+
+def _number(run_dir: Path) -> int:
+    suffix = run_dir.name.rsplit("_", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def expected_settings(prepared: PreparedRun) -> dict[str, Any]:
@@ -76,7 +111,7 @@ def expected_settings(prepared: PreparedRun) -> dict[str, Any]:
 
 def check_finished_run(run_dir: Path, prepared: PreparedRun) -> None:
     """Refuse to count a finished run trained with other settings than the sweep's (the file was edited since)."""
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    saved = _saved_config(run_dir)
     expected = expected_settings(prepared)
     changed = [name for name in SETTINGS_COMPARED if saved.get(name) != expected[name]]
     if changed:
@@ -96,3 +131,11 @@ def collect(spec: SweepSpec, sweep_dir: Path, errors: Mapping[TrialKey, str] | N
         else:
             outcomes.append(TrialOutcome(key, run_dir, read_metrics(run_dir, key.algo)))
     return outcomes
+
+
+def _saved_config(run_dir: Path) -> dict[str, Any]:
+    """A run's ``config.yaml`` as a mapping, read within its limits (:class:`RunFolderError` if it is not one)."""
+    saved = read_run_file(run_dir / "config.yaml", CONFIG_LIMITS)
+    if not isinstance(saved, dict):
+        raise RunFolderError(f"{run_dir}/config.yaml is not a mapping")
+    return saved

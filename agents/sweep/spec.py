@@ -9,6 +9,7 @@ ordinary training run (:mod:`agents.training.experiment`), of any market family,
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 import re
@@ -21,10 +22,12 @@ from typing import Any
 import yaml
 
 import mm_env
-from agents.training.config import RunConfig, run_settings
+from agents.training.algorithm import check_run
+from agents.training.config import PreparedRun, RunConfig, run_settings, size_problem, with_entry_env_kwargs
 from agents.training.experiment import prepare
 from agents.training.families import family_of
 from agents.training.hyperparameters import ALGORITHMS
+from mm_env.limits import check_episodes
 
 SPEC_KEYS = (
     "name",
@@ -45,6 +48,11 @@ DEFAULT_ROOT = Path("runs") / "sweeps"
 TUNE_FOLDER = "tune"  # Ray Tune's own experiment folder inside the sweep folder
 BASE_CELL = "base"  # the one cell of a sweep without a grid
 MIN_EPISODES = 2  # train.py's minimum for --eval-episodes and --final-episodes
+MAX_TRIALS = 10_000
+"""The most trials (cells × algorithms × seeds) of one sweep: every one is a training run, and the file is checked
+cell by cell before any starts (in time linear in the number of cells)."""
+MAX_SEEDS = 1_000
+"""The most seeds of one sweep (``seeds: N`` or a list)."""
 SETTINGS_COMPARED = (
     "algo",
     "env_id",
@@ -124,13 +132,18 @@ class SweepSpec:
 
     def cells(self) -> list[Cell]:
         """The cartesian product of the grid, in the file's order."""
+        return list(self._cells_by_name.values())
+
+    @functools.cached_property
+    def _cells_by_name(self) -> dict[str, Cell]:
+        # Built once (a frozen dataclass may cache: the cache is no field), so finding a trial's cell is one lookup.
         keys = list(self.grid)
         cells = []
         for values in itertools.product(*(self.grid[key] for key in keys)):
             chosen = dict(zip(keys, values, strict=True))
             name = "_".join(f"{key}-{_folder_text(value)}" for key, value in chosen.items()) or BASE_CELL
             cells.append(Cell(name, MappingProxyType(chosen)))
-        return cells
+        return {cell.name: cell for cell in cells}
 
     def trials(self) -> list[TrialKey]:
         """Every run of the sweep: cell × algorithm × seed."""
@@ -138,7 +151,7 @@ class SweepSpec:
 
     def run_config(self, key: TrialKey, sweep_dir: Path) -> RunConfig:
         """The training run of one trial, writing its run folder under ``trial_dir(sweep_dir, key)``."""
-        cell = next(cell for cell in self.cells() if cell.name == key.cell)
+        cell = self._cells_by_name[key.cell]
         return RunConfig(
             algo=key.algo,
             env_id=self.env_id,
@@ -236,19 +249,48 @@ def validate_spec(spec: SweepSpec) -> None:
         family_of(spec.env_id)
     except ValueError as error:
         raise ValueError(str(error).replace("--env ", "env=")) from None
+    trials = math.prod(len(values) for values in spec.grid.values()) * len(spec.algos) * len(spec.seeds)
+    if trials > MAX_TRIALS:
+        raise ValueError(
+            f"the sweep has {trials:,} trials (grid cells × algos × seeds), more than {MAX_TRIALS:,}: "
+            "split it into several sweeps"
+        )
     cells = spec.cells()
     _no_duplicates([cell.name for cell in cells], "grid cell folder names")
+    settings = {}
     for algo in spec.algos:  # the hyperparameters and budgets, once per algorithm
         try:
-            run_settings(spec.run_config(TrialKey(cells[0].name, algo, spec.seeds[0]), Path(".")))
+            settings[algo] = run_settings(spec.run_config(TrialKey(cells[0].name, algo, spec.seeds[0]), Path(".")))
         except ValueError as error:
-            raise ValueError(f"algo {algo}: {str(error).replace('--device ', 'device=')}") from None
-    for cell in cells:  # the model, once per cell
+            raise ValueError(f"algo {algo}: {_as_key(error)}") from None
+    for cell in cells:  # the model and the evaluations' sizes, once per cell and algorithm (no file is read again)
+        for algo in spec.algos:
+            try:
+                _check_cell(spec.run_config(TrialKey(cell.name, algo, spec.seeds[0]), Path(".")), settings[algo])
+            except ValueError as error:
+                where = f"grid cell {cell.label}" if spec.grid else "env_kwargs"
+                raise ValueError(f"{where}: {error}") from None
+    for algo in spec.algos:  # that SB3 builds each algorithm's model on the first cell's spaces
         try:
-            prepare(spec.run_config(TrialKey(cell.name, spec.algos[0], spec.seeds[0]), Path(".")))
+            check_run(prepare(spec.run_config(TrialKey(cells[0].name, algo, spec.seeds[0]), Path("."))))
         except ValueError as error:
-            where = f"grid cell {cell.label}" if spec.grid else "env_kwargs"
-            raise ValueError(f"{where}: {error}") from None
+            raise ValueError(f"algo {algo}: {_as_key(error)}") from None
+
+
+def _as_key(error: ValueError) -> str:
+    # The file's key for a message that names the command's option.
+    return str(error).replace("--device ", "device=").replace("--final-episodes ", "final_episodes=")
+
+
+def _check_cell(config: RunConfig, settings: tuple[dict[str, Any], int, int, int]) -> None:
+    """What :func:`~agents.training.experiment.prepare` checks of a run's market, with its algorithm's settings."""
+    hyperparams, n_envs, timesteps, eval_freq = settings
+    config = with_entry_env_kwargs(config, hyperparams)
+    family = family_of(config.env_id).from_env(config.env_id, config.env_kwargs)
+    family.check_n_envs(n_envs)
+    problem = size_problem(PreparedRun(config, family, hyperparams, n_envs, timesteps, eval_freq))
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _text(value: Any, name: str) -> str:
@@ -268,10 +310,14 @@ def _algos(value: Any) -> tuple[str, ...]:
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_SEEDS:
+        raise ValueError(f"seeds={value!r} is invalid: must be a count or a list of at most {MAX_SEEDS:,} seeds")
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return tuple(range(value))  # "seeds: 3" means seeds 0, 1 and 2
     if not isinstance(value, list) or not value:
         raise ValueError(f"seeds={value!r} is invalid: must be a non-empty list of integers (or a count)")
+    if len(value) > MAX_SEEDS:
+        raise ValueError(f"seeds: {len(value):,} seeds is invalid: must be at most {MAX_SEEDS:,}")
     for seed in value:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise ValueError(f"seeds: {seed!r} is invalid: must be an integer in [0, 2**32 - 1]")
@@ -324,15 +370,28 @@ def _episodes(value: Any, name: str) -> int:
     count = _optional_count(value, name)
     if count is None or count < MIN_EPISODES:
         raise ValueError(f"{name}={value!r} is invalid: must be an integer >= {MIN_EPISODES}")
-    return count
+    return check_episodes(count, name, MIN_EPISODES)
 
 
 def _no_duplicates(values: Sequence[Any], name: str) -> None:
-    seen: list[Any] = []
+    seen: set[Any] = set()  # linear: values are compared by a hashable form (lists as tuples, mappings as items)
     for value in values:
-        if value in seen:
+        key = _hashable(value)
+        if key in seen:
             raise ValueError(f"{name}: {value!r} appears twice")
-        seen.append(value)
+        seen.add(key)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return ("sequence", tuple(_hashable(item) for item in value))
+    if isinstance(value, dict):
+        return ("mapping", frozenset((_hashable(key), _hashable(item)) for key, item in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", repr(value))
+    return value
 
 
 def _folder_text(value: Any) -> str:

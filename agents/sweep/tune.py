@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import os
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.storage.run_folder import RunFailed
 from agents.sweep.results import benchmark_text
 from agents.sweep.runs import check_finished_run, finished_run, read_metrics
 from agents.sweep.spec import TUNE_FOLDER, SweepSpec, TrialKey, trial_dir
 from agents.training.experiment import prepare
+from agents.training.interrupts import PolledInterrupts
 
 
 def run_trial(config: dict[str, Any], spec: dict[str, Any], sweep_dir: str) -> None:
@@ -72,6 +77,7 @@ def run_tune(
     from ray import tune
     from ray.exceptions import RayError
 
+    signals = PolledInterrupts(note=STOPPING_NOTE)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec.as_dict(), sweep_dir=str(sweep_dir)), {"cpu": cpus_per_trial}
     )
@@ -86,10 +92,12 @@ def run_tune(
             failure_config=tune.FailureConfig(max_failures=max_failures),
             verbose=0,  # Tune's tables are wide and long; one line per trial instead (progress_callback)
             callbacks=[progress_callback(len(pending))],
+            stop=stop_on_signal(signals),
         ),
     )
     try:
-        results = tuner.fit()
+        with signals, _without_tune_sigint_handler():
+            results = tuner.fit()
     except (RuntimeError, RayError, tune.TuneError) as error:
         # Tune gives up on failures it does not classify, e.g. a worker killed by Ray's out-of-memory monitor
         # (in Ray 2.58). The finished runs are on disk: report them, and a rerun resumes.
@@ -101,8 +109,61 @@ def run_tune(
             if result.config is None:  # Tune keeps every trial's config; None would mean a trial it never started
                 raise RuntimeError(f"Tune reported a failed trial without its config: {result.error}")
             key = TrialKey(**result.config["trial"])
-            errors[key] = " ".join(str(result.error).split())[-300:]  # one line: the end of the message
-    return TuneRun(errors)
+            errors[key] = trial_error(result.error)
+    return TuneRun(errors, interrupted=signals.received is not None)
+
+
+def trial_error(error: BaseException) -> str:
+    """One line on why a trial failed.
+
+    A failed run's own message (what failed, and what its folder holds), else the end of Ray's message (the
+    exception's last line, after Ray's traceback).
+    """
+    cause = getattr(error, "cause", None)  # Ray's task error holds the exception the trial raised
+    if isinstance(cause, RunFailed):
+        return " ".join(str(cause).split())
+    return " ".join(str(error).split())[-300:]
+
+
+STOPPING_NOTE = "stopping the sweep: the trials under way are stopped; run the same command again to resume"
+
+
+def stop_on_signal(signals: PolledInterrupts) -> Any:
+    """A Tune stopper that ends the whole sweep once ``signals`` has received Ctrl-C or SIGTERM.
+
+    Tune polls it between its steps (every 0.1 s or so) and stops the trials under way itself, so that no exception
+    is raised inside Tune or Ray (which would end in a stack dump and their processes left as they were).
+    """
+    from ray import tune
+
+    class StopOnSignal(tune.Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return signals.received is not None
+
+    return StopOnSignal()
+
+
+@contextlib.contextmanager
+def _without_tune_sigint_handler() -> Iterator[None]:
+    """Keep Tune from replacing the Ctrl-C handler with its own during the block: ours stops it instead.
+
+    Tune's handler logs a warning of several lines and lets a second Ctrl-C raise inside Tune; ours
+    (:func:`stop_on_signal`) only asks it to stop. The setting Tune reads, ``TUNE_DISABLE_SIGINT_HANDLER``, is put
+    back as it was when the block ends.
+    """
+    name = "TUNE_DISABLE_SIGINT_HANDLER"
+    previous = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def progress_callback(total: int) -> Any:
@@ -141,8 +202,25 @@ def start_ray(address: str | None, num_cpus: int | None) -> bool:
 
     if ray.is_initialized():
         return False  # a caller's session (a notebook, the tests)
+    handlers = _signal_handlers()
     if address:
         ray.init(address=address)
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False)
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
     return True
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """The handlers of Ctrl-C and SIGTERM, to put back after ``ray.init`` (in the main thread; elsewhere none).
+
+    Starting Ray in-process replaces the command's: a Python handler for SIGTERM that stops Ray's processes and
+    exits with status 1, and below it a C-level one from Ray's core (a stack dump, then abort: status −6). Installing
+    the command's handlers again restores them at the level of the operating system too; the command then stops
+    the trials and shuts Ray down itself.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    return {number: handler for number, handler in handlers.items() if handler is not None}

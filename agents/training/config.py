@@ -16,6 +16,7 @@ import torch
 import mm_env
 from agents.training.family import MarketFamily
 from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs, load_hyperparams
+from mm_env.limits import check_episodes, check_seed, simulation_problem
 
 PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
 FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on
@@ -82,14 +83,24 @@ def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:
     n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
     timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
     eval_freq = _count("eval_freq", config.eval_freq or max(timesteps // 10, 1))
-    if not 0 <= config.seed < 2**32:
-        raise ValueError(f"--seed {config.seed} is invalid: must be in [0, 2**32 - 1]")
-    try:
-        if config.device != "auto":
-            torch.device(config.device)
-    except RuntimeError as error:
-        raise ValueError(f"--device {config.device!r} is invalid: {error}") from None
+    check_seed(config.seed, "--seed")
+    check_episodes(config.eval_episodes, "--eval-episodes", minimum=2)
+    check_episodes(config.final_episodes, "--final-episodes", minimum=2)
+    problem = device_problem(config.device)
+    if problem is not None:
+        raise ValueError(problem)
     return hyperparams, n_envs, timesteps, eval_freq
+
+
+def size_problem(prepared: PreparedRun) -> str | None:
+    """Why the run's evaluations would not fit in memory or time (``mm_env.limits``), in one line, or ``None``."""
+    params, config = prepared.family.params, prepared.config
+    makers = params.makers.num_market_makers
+    for name, episodes in (("--eval-episodes", config.eval_episodes), ("--final-episodes", config.final_episodes)):
+        problem = simulation_problem(episodes, params.market.T, name, makers)
+        if problem is not None:
+            return problem
+    return None
 
 
 def _count(name: str, value: Any) -> int:
@@ -100,6 +111,43 @@ def _count(name: str, value: Any) -> int:
     if not (math.isfinite(number) and number >= 1 and number == int(number)):
         raise ValueError(f"{name}={value!r} is invalid: must be a positive integer")
     return int(number)
+
+
+def device_problem(device: str) -> str | None:
+    """Why torch cannot use ``device`` on this machine (one line), or ``None`` if it can.
+
+    ``auto``, ``cpu`` and ``cpu:0`` always work (no other CPU index: a model saved from it cannot be loaded);
+    ``cuda`` and ``cuda:N`` need ``torch.cuda.is_available()`` and
+    ``N < torch.cuda.device_count()``; ``mps`` needs ``torch.backends.mps.is_available()``; any other type needs its
+    torch module to say it is available.
+    """
+    if device == "auto":
+        return None
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        return f"--device {device!r} is invalid: {error}"
+    kind, index = parsed.type, parsed.index
+    if kind == "cpu":
+        return None if index in (None, 0) else f"--device {device!r} is not available: the CPU is cpu or cpu:0"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {device!r} is not available: torch finds no CUDA device on this machine (use cpu)"
+        if index is not None and index >= torch.cuda.device_count():
+            return f"--device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        available = True
+    elif kind == "mps":
+        available = torch.backends.mps.is_available()
+    else:
+        is_available = getattr(getattr(torch, kind, None), "is_available", None)
+        available = bool(is_available()) if callable(is_available) else False
+    if not available:
+        return f"--device {device!r} is not available on this machine (use cpu)"
+    try:  # the device exists: that torch can also put a tensor there
+        torch.zeros(1, device=parsed)
+    except Exception as error:  # whatever the device's backend raises
+        return f"--device {device!r} is not usable: {' '.join(str(error).split())[:200]}"
+    return None
 
 
 def versions() -> dict[str, str]:

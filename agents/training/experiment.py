@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import HParam, configure
@@ -29,6 +30,7 @@ from agents.training.config import (
     PreparedRun,
     RunConfig,
     run_settings,
+    size_problem,
     versions,
     with_entry_env_kwargs,
 )
@@ -36,7 +38,7 @@ from agents.training.families import family_of
 from agents.training.family import FinalReport, MarketFamily, recorded_params_note, saved_env_kwargs
 from agents.training.hyperparameters import ALGORITHMS
 from agents.training.interrupts import InterruptOnce
-from agents.training.tensorboard import hparams_of, write_layout
+from agents.training.tensorboard import close_logger, hparams_of, quiet_writer_threads, write_layout
 
 
 def prepare(config: RunConfig) -> PreparedRun:
@@ -87,6 +89,10 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     :class:`RunFailed`, with the model saved and the failure recorded in the folder (see :func:`conduct_run`).
     """
     config, family = prepared.config, prepared.family
+    if continue_from is not None:
+        note = run_folder.note_unfinished(continue_from)  # killed, interrupted or failed: say so
+        if note is not None:
+            print(f"{continue_from}: {note}")
     model = build_model(prepared, continue_from)
     family.prepare_reference()  # tuning or solving may take a while: before the run folder exists
     run_dir, saved = start_run(prepared, continue_from)
@@ -156,7 +162,7 @@ def conduct_run(
     """
     evaluation: PeriodicEvaluation | None = None
     model_saved, stage = False, "training"
-    with InterruptOnce() as signals:
+    with InterruptOnce() as signals, quiet_writer_threads():
         try:
             run_folder.write_status(run_dir, "running", model.num_timesteps)
             try:
@@ -172,11 +178,14 @@ def conduct_run(
                 model_saved = True
                 _write_evaluations(run_dir, evaluation)
                 run_folder.write_status(run_dir, "interrupted", model.num_timesteps, "interrupted during training")
+                close_logger(model.logger)
                 print(f"saved {models.model_path(run_dir)}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
                 return run_dir, True
             try:
                 models.save_model(model, run_dir)  # atomic: a signal during it leaves no half-written file
                 model_saved, stage = True, "the final comparison"
+                # Should the process be killed from here on, the folder tells which model it left.
+                run_folder.write_status(run_dir, "running", model.num_timesteps, model_timesteps=model.num_timesteps)
                 assert evaluation is not None
                 evaluation.evaluate()  # the final model, logged like the periodic evaluations
                 _write_evaluations(run_dir, evaluation)
@@ -188,6 +197,7 @@ def conduct_run(
                 _write_evaluations(run_dir, evaluation)
                 message = "interrupted during the final comparison"
                 run_folder.write_status(run_dir, "interrupted", model.num_timesteps, message)
+                close_logger(model.logger)
                 print(
                     f"\n{message}; the model is saved in {run_dir}; "
                     f"redo the comparison with: {TRAIN_COMMAND} --evaluate {run_dir}"
@@ -213,7 +223,13 @@ def _record_failure(
     error: Exception,
     stage: str,
 ) -> RunFailed:
-    """Save what exists (the model, the evaluations so far) and mark the run failed; never raises itself."""
+    """Save what exists (the model, the evaluations so far) and mark the run failed; never raises itself.
+
+    First the logger is closed (TensorBoard's writer flushed and its thread ended; its own errors ignored), so that
+    nothing writes behind this; each save that fails (a full disk) removes its temporary file, leaving the room to
+    the next, and the small ``run_status.json`` has a last resort (:func:`agents.storage.run_folder.write_status`).
+    """
+    close_logger(model.logger)
     if not model_saved:
         try:
             models.save_model(model, run_dir)
@@ -222,8 +238,8 @@ def _record_failure(
             pass
     with contextlib.suppress(Exception):
         _write_evaluations(run_dir, evaluation)
-    log = run_folder.record_failure(run_dir, error, model.num_timesteps)
-    return RunFailed(run_dir, error, model.num_timesteps, model_saved, log, stage)
+    log, status_written = run_folder.record_failure(run_dir, error, model.num_timesteps)
+    return RunFailed(run_dir, error, model.num_timesteps, model_saved, log, stage, status_written)
 
 
 def saved_run(run_dir: Path) -> tuple[MarketFamily, dict[str, Any], dict[str, Any], list[str]]:
@@ -233,13 +249,45 @@ def saved_run(run_dir: Path) -> tuple[MarketFamily, dict[str, Any], dict[str, An
     (:func:`agents.training.family.saved_env_kwargs`). Raises :class:`RunFolderError` (a ``ValueError``) with a
     one-line message if the folder cannot be used.
     """
+    run_dir = Path(run_dir)
+    path = run_dir / run_folder.CONFIG_FILE
     saved = run_folder.read_config(run_dir, ALGORITHMS)
     try:
         family_type = family_of(saved["env_id"])
-    except ValueError as error:
-        raise RunFolderError(f"{run_dir / run_folder.CONFIG_FILE}: {error}") from None
-    family, env_kwargs, differences = saved_env_kwargs(family_type, saved, run_dir)
+        try:
+            family, env_kwargs, differences = saved_env_kwargs(family_type, saved, run_dir)
+        except TypeError as error:  # a value of a type the market's code does not take
+            raise ValueError(f"env_kwargs or params cannot build the env: {error}") from None
+        check_saved_settings(saved, env_kwargs)
+    except RunFolderError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise RunFolderError(f"{path}: {error}") from None
     return family, saved, env_kwargs, differences
+
+
+def check_saved_settings(saved: dict[str, Any], env_kwargs: dict[str, Any]) -> PreparedRun:
+    """Check the settings ``config.yaml`` records exactly as the same settings given on the command line are.
+
+    The run's configuration goes through :func:`prepare` and :func:`~agents.training.config.size_problem`, as a new
+    run's does: algorithm, hyperparameters, counts, seed, episode counts, market, number of envs. The recorded
+    ``device`` must be a device torch can name, but need not be on this machine: evaluating and continuing use the
+    command line's, so a run trained on a GPU can be evaluated on a CPU. ``ValueError`` naming the value.
+    """
+    device = saved.get("device", "auto")
+    try:
+        if device != "auto":
+            torch.device(device)
+    except RuntimeError:
+        shown = run_folder.shown(device)
+        raise ValueError(f"device={shown} is invalid: not a torch device such as cpu or cuda") from None
+    fields = {name: saved[name] for name in RunConfig.__dataclass_fields__ if saved.get(name) is not None}
+    config = RunConfig(**{**fields, "env_kwargs": env_kwargs, "hyperparams_complete": True, "device": "auto"})
+    prepared = prepare(config)
+    problem = size_problem(prepared)
+    if problem is not None:
+        raise ValueError(problem)
+    return prepared
 
 
 def load_agents(run_dir: Path, device: str = "auto") -> tuple[list[Any], MarketFamily, dict[str, Any]]:

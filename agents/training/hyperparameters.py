@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
 RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "noise_type", "noise_std", "log_std_schedule", "env_kwargs")
-SCHEDULED_KEYS = {"learning_rate", "clip_range"}  # values that may name a schedule such as "lin_3e-4"
+SCHEDULED_KEYS = {"learning_rate", "clip_range", "clip_range_vf"}  # values that may name a schedule such as "lin_3e-4"
 
 
 def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any], directory: Path = HYPERPARAMS_DIR) -> dict:
@@ -86,7 +85,15 @@ _AT_LEAST = {
     "target_update_interval": 1,
     "sde_sample_freq": -1,
     "stats_window_size": 1,
-}  # integers
+}  # integers, each at most MAX_COUNT
+MAX_COUNT = 100_000_000
+"""The largest value of an integer hyperparameter (steps, sizes, epochs): a buffer of this many steps already takes
+gigabytes."""
+MAX_LOG_STD = 20.0
+"""``log_std_schedule``'s values lie in ``[-MAX_LOG_STD, MAX_LOG_STD]`` (standard deviations from 2e-9 to 5e8)."""
+MAX_NUMBER = 1e38
+"""The largest magnitude of a real hyperparameter: PyTorch computes in float32, whose largest value is 3.4e38."""
+_NONE_ONLY = ("action_noise", "rollout_buffer_class", "replay_buffer_class")  # set by noise_type, or SB3's default
 _UNIT_INTERVAL = ("gamma", "gae_lambda", "tau")  # numbers in [0, 1]
 _POSITIVE = ("max_grad_norm", "target_policy_noise", "target_noise_clip", "rms_prop_eps")  # numbers > 0
 _NON_NEGATIVE = ("vf_coef", "noise_std")  # numbers >= 0
@@ -104,16 +111,32 @@ def check_hyperparams(hyperparams: dict[str, Any]) -> None:
 
 def _allowed(key: str, value: Any) -> str | None:
     """What ``key`` allows, if ``value`` is not allowed (``None`` if it is, or if the key is not one we check)."""
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    is_number = _is_number(value)
     if key in _AT_LEAST:
-        ok = is_number and value == int(value) and value >= _AT_LEAST[key]
-        return None if ok else f"an integer >= {_AT_LEAST[key]}"
+        ok = is_number and value == int(value) and _AT_LEAST[key] <= value <= MAX_COUNT
+        return None if ok else f"an integer >= {_AT_LEAST[key]} (at most {MAX_COUNT:,})"
+    if key in _NONE_ONLY:
+        noise = "; noise_type and noise_std set the action noise" if key == "action_noise" else ""
+        return None if value is None else f"None (SB3's default{noise})"
+    if key == "policy":
+        return None if value == "MlpPolicy" else "'MlpPolicy' (the observation is a vector)"
+    if key == "noise_type":
+        return None if value in (None, "normal") else "None or 'normal'"
+    if key == "target_kl":
+        return None if value is None or (is_number and value > 0) else "None or a number > 0"
+    if key == "clip_range_vf":
+        return None if value is None else _allowed_schedule(value)
+    if key == "target_entropy":
+        return None if value == "auto" or is_number else "'auto' or a finite number"
+    if key in ("rollout_buffer_kwargs", "replay_buffer_kwargs"):
+        ok = value is None or (isinstance(value, dict) and all(isinstance(name, str) for name in value))
+        return None if ok else "None or a dict of the buffer's keywords"
     if key in _UNIT_INTERVAL:
         return None if is_number and 0 <= value <= 1 else "a number in [0, 1]"
     if key in _POSITIVE:
-        return None if is_number and value > 0 else "a number > 0"
+        return None if is_number and value > 0 else f"a number in (0, {MAX_NUMBER:g}]"
     if key in _NON_NEGATIVE:
-        return None if is_number and value >= 0 else "a number >= 0"
+        return None if is_number and value >= 0 else f"a number in [0, {MAX_NUMBER:g}]"
     if key in _BOOLEANS:
         return None if isinstance(value, bool) else "True or False"
     if key == "gradient_steps":
@@ -139,22 +162,31 @@ def _allowed(key: str, value: Any) -> str | None:
         if value is None:  # learned, as SB3 does (turns off a file's schedule from the command line)
             return None
         ok = isinstance(value, (list, tuple)) and len(value) == 2
-        ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value)
+        ok = ok and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= MAX_LOG_STD for x in value
+        )
         return (
-            None if ok else "two numbers [start, end] (the log standard deviation at the start and at the end) or None"
+            None
+            if ok
+            else f"two numbers [start, end] in [-{MAX_LOG_STD:g}, {MAX_LOG_STD:g}] (the log standard deviation at "
+            "the start and at the end) or None"
         )
     return None
 
 
+def _is_number(value: Any) -> bool:
+    """A real number PyTorch can hold (finite, magnitude at most :data:`MAX_NUMBER`)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_NUMBER
+
+
 def _allowed_schedule(value: Any) -> str | None:
-    allowed = "a number > 0, lin_X or restarts_X_N with X > 0 and N >= 1"
+    allowed = f"a number > 0, lin_X or restarts_X_N with X > 0 and N >= 1 (numbers at most {MAX_NUMBER:g})"
     try:
         rate = _schedule(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return allowed
     start = rate(1.0) if callable(rate) else rate
-    is_number = isinstance(start, (int, float)) and not isinstance(start, bool) and math.isfinite(start)
-    return None if is_number and start > 0 else allowed
+    return None if _is_number(start) and start > 0 else allowed
 
 
 def _allowed_normalize(value: Any) -> str | None:
@@ -169,8 +201,8 @@ def _allowed_normalize(value: Any) -> str | None:
         item = value[key]
         if kind is bool and not isinstance(item, bool):
             return allowed + f" ({key}: True or False)"
-        if kind is float and not (isinstance(item, (int, float)) and not isinstance(item, bool) and item > 0):
-            return allowed + f" ({key}: a number > 0)"
+        if kind is float and not (_is_number(item) and item > 0):
+            return allowed + f" ({key}: a number in (0, {MAX_NUMBER:g}])"
     if "gamma" in value and not value["gamma"] <= 1:
         return allowed + " (gamma: a number in (0, 1])"
     return None

@@ -12,8 +12,11 @@ when their runs share a log folder. The tags are those the callbacks log (:mod:`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
@@ -117,3 +120,44 @@ def hparams_of(saved: dict[str, Any], run_name: str) -> dict[str, bool | int | f
         key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
         for key, value in settings.items()
     }
+
+
+def close_logger(logger: Logger) -> None:
+    """Close each of the logger's outputs, flushing TensorBoard's writer and ending its thread; never raises.
+
+    For a run that failed or was interrupted, perhaps on a full disk: a write the disk refuses is lost, the run's own
+    failure is what gets reported.
+    """
+    for output in logger.output_formats:
+        with contextlib.suppress(Exception):
+            output.close()
+
+
+def _is_writer_thread(thread: threading.Thread | None) -> bool:
+    # TensorBoard's event files are written by a thread of this class (its name is private, hence the test by name).
+    kind = type(thread)
+    return kind.__name__ == "_AsyncWriterThread" and kind.__module__.startswith("tensorboard.")
+
+
+@contextlib.contextmanager
+def quiet_writer_threads() -> Iterator[None]:
+    """Within the block, an error in TensorBoard's writer thread prints no thread traceback.
+
+    The writer thread hands its error (a full disk, say) to the main thread, where the next write, flush or close
+    raises it and the run records it as its failure (one line); Python would also print the dying thread's traceback
+    (``Exception in thread ...``), which this block leaves out. Every other thread's errors go to the previous
+    ``threading.excepthook``, which comes back when the block ends (unless something else replaced it meanwhile).
+    """
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if _is_writer_thread(args.thread) and isinstance(args.exc_value, Exception):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        if threading.excepthook is hook:
+            threading.excepthook = previous

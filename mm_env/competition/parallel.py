@@ -14,6 +14,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 from mm_env.batch import MarketBatch
 from mm_env.competition.config import CompetitionConfig
 from mm_env.dynamics import MarketState
+from mm_env.limits import check_options
 
 
 class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
@@ -109,7 +110,8 @@ class CompetitionParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-        """Start a new episode; ``seed`` re-seeds the traders."""
+        """Start a new episode; ``seed`` re-seeds the traders (``options``: a dict, ignored)."""
+        check_options(options, allowed=None)
         if seed is not None:
             self._rng, _ = seeding.np_random(seed)
         self._batch.reset()

@@ -10,6 +10,7 @@ import numpy as np
 from mm_env.competition.config import CompetitionConfig
 from mm_env.competition.learners import LearnerBatch
 from mm_env.dynamics import MarketState
+from mm_env.limits import check_options
 from mm_env.opponents import Opponent
 from mm_env.vector_env import MarketMakingVectorEnv
 
@@ -99,7 +100,8 @@ class CompetingMarketMakersEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new episode; ``seed`` re-seeds the traders."""
+        """Start a new episode; ``seed`` re-seeds the traders (``options``: none are taken)."""
+        check_options(options)
         super().reset(seed=seed)
         self._batch.reset()
         self._running = True

@@ -2,6 +2,11 @@
 
 Every invalid value raises ``ValueError`` naming the field, the value and what is allowed; valid values are
 normalised in place (``int``, ``float``, tuples).
+
+Every real number of a model and every trader size is also bounded in magnitude by :data:`MAX_MAGNITUDE`, the
+integers ``T`` and ``I_max`` by :data:`MAX_INTEGER`, and the number of trader sizes by :data:`MAX_SIZES`, so that no
+value the dynamics, the exact DP or an evaluation forms can overflow a float: the largest, a return's second moment,
+is about ``(T·λ·I_max²)² ≤ (1e15·1e9·1e30)² = 1e108``, far below ``1e308``. (Memory and time are bounded elsewhere.)
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from typing import Any
 import numpy as np
 
 PROB_TOLERANCE = 1e-9
+MAX_MAGNITUDE = 1e9
+"""The largest magnitude of any number of a model (prices, offsets, rates, counts such as ``T``, ``I_max``, sizes)."""
+MAX_INTEGER = 10**15
+"""The largest integer of a model (``T``, ``I_max``; below 2**53, so that floats hold them exactly)."""
+MAX_SIZES = 1_000
+"""The most distinct trader sizes a model may have."""
 
 
 def fail(name: str, value: Any, allowed: str) -> None:
@@ -24,8 +35,8 @@ def fail(name: str, value: Any, allowed: str) -> None:
 def check_int(owner: Any, name: str, minimum: int) -> None:
     """An integer field ``>= minimum`` (bools are not integers here)."""
     value = getattr(owner, name)
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        fail(name, value, f"an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, Integral) or not minimum <= int(value) <= MAX_INTEGER:
+        fail(name, value, f"an integer in [{minimum}, 1e15]")
     object.__setattr__(owner, name, int(value))
 
 
@@ -37,7 +48,8 @@ def check_real(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """A finite real field in the interval ``[low, high]`` (either end may be open)."""
+    """A finite real field in the interval ``[low, high]`` (either end may be open), within ±:data:`MAX_MAGNITUDE`."""
+    low, high = max(low, -MAX_MAGNITUDE), min(high, MAX_MAGNITUDE)
     value = getattr(owner, name)
     ok = isinstance(value, Real) and not isinstance(value, bool)
     try:
@@ -51,13 +63,11 @@ def check_real(
 
 
 def _range_text(low: float, high: float, low_open: bool, high_open: bool) -> str:
-    if math.isinf(low) and math.isinf(high):
-        return ""
-    if math.isinf(high):
-        return f" {'>' if low_open else '>='} {low}"
-    if math.isinf(low):
-        return f" {'<' if high_open else '<='} {high}"
-    return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return f" in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
+
+
+def _bound(value: float) -> str:
+    return f"{value:.0e}".replace("e+0", "e") if abs(value) == MAX_MAGNITUDE else f"{value}"
 
 
 def check_choice(owner: Any, name: str, allowed: Sequence[str]) -> None:
@@ -74,10 +84,14 @@ def check_sizes(owner: Any) -> None:
         if isinstance(value, np.ndarray) and value.ndim == 1:
             object.__setattr__(owner, name, value.tolist())
     sizes = owner.sizes
-    described = "a non-empty sequence of distinct positive integers"
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) == 0:
+    described = (
+        f"a non-empty sequence of at most {MAX_SIZES:,} distinct positive integers (at most {_bound(MAX_MAGNITUDE)})"
+    )
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not 1 <= len(sizes) <= MAX_SIZES:
         fail("sizes", sizes, described)
-    if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes) or len(set(sizes)) != len(sizes):
+    if any(isinstance(s, bool) or not isinstance(s, Integral) or not 1 <= int(s) <= MAX_MAGNITUDE for s in sizes):
+        fail("sizes", sizes, described)
+    if len(set(sizes)) != len(sizes):
         fail("sizes", sizes, described)
     object.__setattr__(owner, "sizes", tuple(int(s) for s in sizes))
     probs = owner.size_probs

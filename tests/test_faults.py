@@ -1,0 +1,294 @@
+"""Faults leave a truthful run folder, and signals stop every command alike.
+
+A full disk (a real 200 KiB tmpfs where this runs as root), SIGKILL (``run_status.json`` records the process, so that
+a later reader can tell a killed run from one still going), writes cut short (no temporary file left), and Ctrl-C and
+SIGTERM in every order and timing on ``train.py`` and ``mm-env-sweep`` (status 130, the folder resumable).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import run_command
+from hypothesis import given
+from hypothesis import strategies as st
+from stable_baselines3 import PPO
+
+from agents.cli.train import main as train_main
+from agents.storage import files, run_folder
+from agents.storage.run_folder import RunFailed
+from agents.sweep.spec import TrialKey
+from agents.training.interrupts import InterruptOnce, PolledInterrupts, interrupt
+
+ROOT = Path(__file__).resolve().parent.parent
+# The smallest run with every stage: 5-step episodes, one PPO update, one evaluation, a tiny comparison.
+SMALL = ["--env-kwargs", "T=5", "--n-envs", "2", "--eval-episodes", "10", "--final-episodes", "20"]
+SMALL += ["--hyperparams", "n_steps=128", "batch_size=256", "n_epochs=1", "--no-progress-bar"]
+NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    """A command in the background, as from a shell, with SIGINT raising KeyboardInterrupt and unbuffered output."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def start_training(log_dir: Path) -> subprocess.Popen:
+    """``train.py`` with a budget it never reaches, returned once it trains (its "training ..." line is out)."""
+    budget = ["--timesteps", "100000000", "--log-dir", str(log_dir)]
+    process = start([sys.executable, str(ROOT / "train.py"), *SMALL, *budget])
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("training "):
+            return process
+    raise AssertionError(process.communicate()[1])
+
+
+def status(run_dir: Path) -> dict:
+    return json.loads((run_dir / run_folder.STATUS_FILE).read_text())
+
+
+def dead_process() -> dict:
+    """This process's record with another start time: a process with this id that is not the one recorded."""
+    return {**run_folder.this_process(), "start_ticks": -1}
+
+
+def mark_running(run_dir: Path, process: dict | None) -> None:
+    record = {"status": "running", "error": None, "timesteps": 0, **({"process": process} if process else {})}
+    (run_dir / run_folder.STATUS_FILE).write_text(json.dumps(record))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    log_dir = tmp_path_factory.mktemp("runs")
+    result = run_command(train_main, *SMALL, "--timesteps", "256", "--log-dir", str(log_dir))
+    assert result.returncode == 0, result.stderr
+    return log_dir / "ppo_MarketMaking-v0_1"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# No temporary file left behind
+
+
+@pytest.mark.parametrize("fault", [NO_SPACE, KeyboardInterrupt(), SystemExit(1)], ids=type)
+def test_a_write_cut_between_its_bytes_and_its_rename_leaves_no_temporary_file(tmp_path, monkeypatch, fault):
+    path = tmp_path / "model.zip"
+    files.atomic_write_bytes(path, b"old")
+
+    def cut(source, target):
+        assert Path(source).read_bytes() == b"new"  # written, not yet renamed
+        raise fault
+
+    monkeypatch.setattr(os, "replace", cut)
+    with pytest.raises(type(fault)):
+        files.atomic_write_bytes(path, b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.zip"] and path.read_bytes() == b"old"
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.-", min_size=1, max_size=20))
+def test_only_the_exact_temporary_names_are_removed(tmp_path_factory, name):
+    folder = tmp_path_factory.mktemp("tidy")
+    (folder / ".model.zip.abcd_123.tmp").write_text("left by a killed write")
+    (folder / ".staging-k2j4h5g6").mkdir()
+    kept = {"model.zip", "config.yaml", ".model.zip.abc.tmp", "model.zip.abcd1234.tmp", ".staging-x", "a.tmp"}
+    if not (name.startswith(".") and name.endswith(".tmp")) and not name.startswith(".staging-"):
+        kept.add(name)
+    for item in kept:
+        (folder / item).write_text("kept")
+    removed = files.remove_temporaries(folder)
+    assert sorted(p.name for p in removed) == [".model.zip.abcd_123.tmp", ".staging-k2j4h5g6"]
+    assert {p.name for p in folder.iterdir()} == kept
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A full disk
+
+
+def test_the_status_is_written_in_place_when_no_new_file_fits(tmp_path, monkeypatch):
+    run_folder.write_status(tmp_path, "running", 0)
+
+    def full(path, payload):
+        raise NO_SPACE
+
+    monkeypatch.setattr(run_folder, "write_json", full)
+    log, written = run_folder.record_failure(tmp_path, NO_SPACE, 1636)
+    assert written and status(tmp_path) == {
+        "status": "failed",
+        "error": "OSError: [Errno 28] No space left on device",
+        "timesteps": 1636,
+    }
+    assert log == tmp_path / "error.log"
+
+
+def test_a_status_that_cannot_be_written_at_all_is_said_in_the_one_line(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise NO_SPACE
+
+    monkeypatch.setattr(run_folder, "write_json", full)
+    monkeypatch.setattr(run_folder, "overwrite_in_place", full)
+    monkeypatch.setattr(run_folder, "atomic_write_text", full)
+    log, written = run_folder.record_failure(tmp_path, NO_SPACE, 7)
+    assert (log, written) == (None, False)
+    message = str(RunFailed(tmp_path, NO_SPACE, 7, False, log, status_written=written))
+    assert "\n" not in message
+    end = "no error.log could be written, and run_status.json could not be updated (it may still say running)"
+    assert message.endswith(f"no model was saved, {end}")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 200 KiB tmpfs (root only): the disk fills up during a run's first evaluations."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_ends_the_run_with_one_line_and_a_failed_status(full_disk):
+    args = ["--timesteps", "4096", "--n-envs", "4", "--eval-episodes", "50", "--final-episodes", "500"]
+    result = run_command(train_main, *args, "--no-progress-bar", "--log-dir", str(full_disk))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr and "Exception in thread" not in result.stderr
+    assert lines[0].startswith("mm-env-train: error: training failed at step ")
+    assert "No space left on device" in lines[0]
+    (run_dir,) = full_disk.iterdir()
+    assert status(run_dir)["status"] == "failed" and "No space left" in status(run_dir)["error"]
+    assert not list(run_dir.glob(".*"))
+    assert run_folder.describe_status(run_dir).startswith("failed at step ")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SIGKILL: the status says running, the recorded process tells it was killed
+
+
+def test_a_running_status_records_this_process_and_reads_as_running():
+    process = run_folder.this_process()
+    assert process["pid"] == os.getpid() and run_folder.process_alive(process) is True
+    assert run_folder.process_alive({**process, "host": "elsewhere"}) is None
+    assert run_folder.process_alive(dead_process()) is False
+
+
+def test_a_killed_run_is_described_by_evaluate_and_its_temporary_files_removed(trained, tmp_path):
+    run_dir = Path(shutil.copytree(trained, tmp_path / "run"))
+    mark_running(run_dir, dead_process())
+    (run_dir / ".model.zip.q1w2e3r4.tmp").write_bytes(b"half a model")
+    result = run_command(train_main, "--evaluate", str(run_dir), "--final-episodes", "4")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"{run_dir}: killed: the process that ran it (pid {os.getpid()} on ")
+    assert "is gone: the run was killed or the machine stopped; the model is the last one saved" in first
+    assert not list(run_dir.glob(".*.tmp"))
+    mark_running(run_dir, None)  # written before processes were recorded
+    assert run_folder.describe_status(run_dir) == "running or killed (no process recorded)"
+
+
+def test_sigkill_leaves_a_folder_that_reads_as_killed(tmp_path):
+    process = start_training(tmp_path)
+    time.sleep(0.5)
+    process.kill()
+    process.communicate(timeout=60)
+    (run_dir,) = tmp_path.iterdir()
+    assert status(run_dir)["status"] == "running"
+    description = run_folder.describe_status(run_dir)
+    assert description.startswith(f"killed: the process that ran it (pid {process.pid} on "), description
+
+
+def test_a_sweep_reruns_a_killed_trial_and_says_so(tmp_path):
+    from agents.sweep.runs import finished_run, unfinished_attempts
+
+    key = TrialKey(cell="base", algo="ppo", seed=0)
+    run_dir = tmp_path / "base" / "seed0" / "ppo_MarketMaking-v0_1"
+    run_dir.mkdir(parents=True)
+    mark_running(run_dir, dead_process())
+    assert finished_run(key, tmp_path) is None
+    (line,) = unfinished_attempts([key], tmp_path)
+    assert line.startswith(f"base ppo seed 0: {run_dir}: killed: the process that ran it (pid ")
+    assert line.endswith("no model was saved; running it again")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Signals
+
+
+@pytest.mark.parametrize("delay", [0, 0.005, 0.02, 0.1])
+def test_sigint_then_sigterm_exits_130_with_the_run_interrupted(tmp_path, delay):
+    process = start_training(tmp_path)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    output, errors = process.communicate(timeout=120)
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    (run_dir,) = tmp_path.iterdir()
+    assert status(run_dir)["status"] == "interrupted"
+    assert PPO.load(run_dir / "model.zip", device="cpu").num_timesteps > 0
+
+
+def test_a_polled_block_only_records_a_signal_and_hands_it_to_the_enclosing_block():
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with InterruptOnce(note=None) as outer:
+            with PolledInterrupts(note=None) as polled:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler runs here: no exception, only the record
+                assert polled.received == signal.SIGTERM
+            assert outer.received == signal.SIGTERM
+            os.kill(os.getpid(), signal.SIGTERM)  # a later one only waits
+            time.sleep(0.05)
+        assert signal.getsignal(signal.SIGTERM) is interrupt
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first, second", [("SIGTERM", None), ("SIGTERM", "SIGINT"), ("SIGINT", "SIGTERM")])
+def test_a_signal_stops_a_sweep_with_status_130_and_no_stack_dump(tmp_path, first, second):
+    pytest.importorskip("ray.tune")
+    spec = {"name": "signals", "algos": ["ppo"], "seeds": [0, 1], "env_kwargs": {"T": 5}, "timesteps": 100_000_000}
+    spec |= {"n_envs": 2, "eval_freq": 100_000_000, "eval_episodes": 10, "final_episodes": 20}
+    spec["hyperparams"] = {"ppo": {"n_steps": 128, "batch_size": 256, "n_epochs": 1}}
+    (tmp_path / "signals.yml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    sweep = [sys.executable, "-m", "agents.cli.sweep", str(tmp_path / "signals.yml"), "--out", str(out)]
+    process = start([*sweep, "--num-cpus", "2"])
+    deadline = time.monotonic() + 180
+    while not list(out.glob("base/seed*/ppo_*/run_status.json")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)  # the first trial has started
+    process.send_signal(getattr(signal, first))
+    if second is not None:
+        time.sleep(0.02)
+        process.send_signal(getattr(signal, second))
+    output, errors = process.communicate(timeout=180)
+    assert process.returncode == 130, errors
+    assert "SIGTERM received" not in errors and "Traceback" not in errors
+    assert "interrupted with 2 of 2 trials unfinished: run the same command again to resume" in output
+    from agents.sweep.runs import unfinished_attempts
+    from agents.sweep.spec import load_spec
+
+    lines = unfinished_attempts(load_spec(tmp_path / "signals.yml").trials(), out)
+    assert lines and all(line.endswith("; running it again") for line in lines)
