@@ -14,7 +14,7 @@ from mm_env.presets import ARTICLE_SCENARIOS, PRESETS, ArticleScenario, make_par
 from mm_env.registration import ARTICLE_ID, COMPETING_ID, MARKET_MAKING_ID, register_envs
 from mm_env.vector_env import MarketMakingVectorEnv
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "ARTICLE_ID",
