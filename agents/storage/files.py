@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def _file_mode() -> int:
     # mkstemp creates files readable by their owner only; a run's files get the usual permissions instead.
@@ -251,42 +249,44 @@ def parse_data(data: bytes, limits: DataLimits, yaml_syntax: bool = False) -> An
         raise ValueError(f"{len(data):,} bytes, more than the {limits.bytes:,} allowed")
     try:
         text = data.decode("utf-8")
-        if yaml_syntax:
-            loader = _BoundedLoader(text, limits.values)
-            try:
-                value = loader.get_single_data()
-            finally:
-                loader.dispose()
-        else:
-            value = json.loads(text)
+        value = _parse_yaml(text, limits.values) if yaml_syntax else json.loads(text)
     except RecursionError:
         raise ValueError(f"nested more than {limits.depth} deep") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"not valid YAML: {' '.join(str(error).split())}") from None
     except ValueError as error:  # also UnicodeDecodeError, json's errors, integers too long to read
         raise ValueError(" ".join(str(error).split())) from None
     _check_extent(value, limits)
     return value
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """``yaml.safe_load``'s loader that knows each node's size with aliases expanded, and refuses more than a limit."""
+def _parse_yaml(text: str, max_values: int) -> Any:
+    """``yaml.safe_load(text)``, refusing more than ``max_values`` values with aliases expanded (``ValueError``).
 
-    def __init__(self, stream: str, max_values: int):
-        super().__init__(stream)
-        self._max_values = max_values
+    PyYAML comes with the extras that write YAML (``train``); the core install reads no YAML, so it is imported here.
+    """
+    import yaml
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        node: Any = super().compose_node(parent, index)
-        if not hasattr(node, "expanded_size"):  # an alias returns its anchor's node, already measured
-            if isinstance(node, yaml.MappingNode):
-                children = [item for pair in node.value for item in pair]
-            else:
-                children = node.value if isinstance(node, yaml.SequenceNode) else []
-            node.expanded_size = 1 + sum(getattr(child, "expanded_size", 1) for child in children)
-        if node.expanded_size > self._max_values:
-            raise ValueError(f"more than {self._max_values:,} values (aliases expanded)")
-        return node
+    class BoundedLoader(yaml.SafeLoader):
+        """``yaml.safe_load``'s loader that knows each node's size with aliases expanded."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            node: Any = super().compose_node(parent, index)
+            if not hasattr(node, "expanded_size"):  # an alias returns its anchor's node, already measured
+                if isinstance(node, yaml.MappingNode):
+                    children = [item for pair in node.value for item in pair]
+                else:
+                    children = node.value if isinstance(node, yaml.SequenceNode) else []
+                node.expanded_size = 1 + sum(getattr(child, "expanded_size", 1) for child in children)
+            if node.expanded_size > max_values:
+                raise ValueError(f"more than {max_values:,} values (aliases expanded)")
+            return node
+
+    loader = BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise ValueError(f"not valid YAML: {' '.join(str(error).split())}") from None
+    finally:
+        loader.dispose()
 
 
 def _check_extent(value: Any, limits: DataLimits) -> None:
