@@ -20,6 +20,8 @@ import mm_env
 from agents.cli import article, competition, evaluate, extensions, train
 from agents.cli import sweep as sweep_cli
 from agents.cli.options import parse_key_values
+from agents.evaluation import tuning
+from agents.evaluation.tuning import MAX_TUNING_WORK
 from agents.exact.dp import MAX_DP_WORK, evaluate_tables, solve_dp, table_shape
 from agents.sweep.spec import MAX_SEEDS, MAX_TRIALS, SweepSpec
 from agents.training.config import RunConfig
@@ -215,6 +217,13 @@ def test_any_tick_builds_a_valid_game_or_raises_value_error(value):
         (evaluate.main, ["--env-kwargs", "T=100000", "I_max=5", "--episodes", "100000"], "steps per policy"),
         (evaluate.main, ["--env-kwargs", "T=10000", "I_max=1000", f"sizes={list(range(1, 101))}"], "cells × sizes"),
         (competition.main, ["--env-kwargs", "T=1000000000000"], "GiB"),
+        # No exact optimum: the tuning runs Monte Carlo episodes for every candidate.
+        (
+            evaluate.main,
+            ["--episodes", "2", "--env-kwargs", "reward=mtm", "mean_reversion=0.1", "T=100000", "I_max=5"],
+            "--no-tuning",
+        ),
+        (evaluate.main, ["--env-kwargs", "T=20000", "I_max=50"], "tuning the heuristics by exact evaluations"),
     ],
 )
 def test_models_too_large_to_evaluate_are_refused_at_once(command, argv, named, tmp_path, capsys, monkeypatch):
@@ -228,6 +237,37 @@ def test_train_refuses_evaluations_too_long_for_the_model(tmp_path, capsys):
     argv = ["--env-kwargs", "T=300000", "I_max=2", "--final-episodes", "10000", "--log-dir", str(tmp_path / "runs")]
     line = refused(capsys, train.main, argv)
     assert "--final-episodes 10000 is too many for T=300,000" in line and f"{MAX_SIMULATED_STEPS:,}" in line
+
+
+def test_train_refuses_a_model_whose_tuning_could_take_too_long(tmp_path, capsys):
+    episodes = ["--eval-episodes", "2", "--final-episodes", "2"]
+    argv = [*episodes, "--env-kwargs", "reward=mtm", "mean_reversion=0.1", "T=1000000", "I_max=5"]
+    line = refused(capsys, train.main, [*argv, "--log-dir", str(tmp_path / "runs")])
+    assert "tuning the heuristics by Monte Carlo episodes could take" in line and f"{MAX_TUNING_WORK:,}" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_tuning_bound_holds_and_lets_the_usual_models_through():
+    # The bound counts the grid and the most evaluations Nelder-Mead can make; the tuning itself makes fewer.
+    counted = []
+    original = tuning.expected_returns
+
+    def counting(policies, params):
+        counted.append(len(policies))
+        return original(policies, params)
+
+    for params in (make_params(T=30), make_params(T=30, reward="mtm", mean_reversion=0.1)):
+        tuning.tune_article_rule.cache_clear()
+        tuning.tune_linear_skew.cache_clear()
+        counted.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tuning, "expected_returns", counting)
+            tuning.best_tuned_heuristic(params)
+        exact = tuning.unsolvable_reason(params) is None
+        per_candidate = tuning.tuning_work(params) // (2 * (11**2 + 3 + 4 * (400 if exact else 40)))
+        assert sum(counted) * per_candidate <= tuning.tuning_work(params)
+    for preset in mm_env.PRESETS:
+        assert tuning.tuning_problem(make_params(preset)) is None
 
 
 def test_exact_solvers_refuse_tables_that_would_not_fit():

@@ -17,7 +17,7 @@ from agents.cli.arguments import integer, limits_problem
 from agents.cli.options import add_env_kwargs_argument, params_from_cli
 from agents.evaluation.compare import baseline_policies, compare
 from agents.evaluation.report import markdown_table, write_report
-from agents.evaluation.tuning import TUNING_EPISODES
+from agents.evaluation.tuning import TUNING_EPISODES, tuning_problem
 from agents.exact.dp import size_problem, unsolvable_reason
 from agents.storage.files import check_writable, new_numbered_folder
 
@@ -46,10 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         parser.error(problem)
     preset, params = params_from_cli(parser, args.preset, args.env_kwargs)
-    tuning = params.fill.quotes_matter and not args.no_tuning and unsolvable_reason(params) is not None
-    problem = size_problem(params, args.episodes) or (
-        size_problem(params, TUNING_EPISODES, "the tuning's episodes") if tuning else None
-    )
+    tuning = params.fill.quotes_matter and not args.no_tuning
+    tuning_slow = tuning_problem(params) if tuning else None
+    problem = size_problem(params, args.episodes) or (tuning_slow and f"{tuning_slow}, or pass --no-tuning")
     if problem is not None:
         parser.error(problem)
     label = " ".join([f"preset={args.preset}", *args.env_kwargs])

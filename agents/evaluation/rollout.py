@@ -23,10 +23,6 @@ from mm_env.params import CompetitionParams, MarketParams
 from mm_env.render import HISTORY_KEYS
 from mm_env.xp import Number
 
-MAX_EPISODES = 10_000_000
-"""The most episodes per policy: they run as one batch, at about 500 bytes each (5 GB at the maximum)."""
-
-
 Quotes = Callable[[MarketState], tuple[Number, Number]]
 """A policy bound to its model: the bid and ask offsets of a batch of states."""
 

@@ -267,9 +267,9 @@ _MAX_STATE = 2**62
 def model_budget(network_bytes: int) -> int:
     """The most bytes a saved model of a network with ``network_bytes`` of weights may hold, inflated.
 
-    Four times the weights (the weights, Adam's two moments per weight, room to spare) plus :data:`MODEL_SLACK`
-    (the data entry, the tensor files' own headers): the size of the zip, each entry's and the entries' total, with
-    the tensor files' own entries counted again, are all held to it.
+    Four times the weights (the weights and up to three optimizer moments: Adam's two, three with amsgrad) plus
+    :data:`MODEL_SLACK` (the data entry, the tensor files' own headers): the size of the zip, each entry's and the
+    entries' total, with the tensor files' own entries counted again, are all held to it.
     """
     return 4 * network_bytes + MODEL_SLACK
 
@@ -289,7 +289,10 @@ def _members(archive: zipfile.ZipFile, budget: int, path: Path, what: str) -> li
 
 
 def _read_member(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
-    """An entry's bytes, reading at most one byte more than it declares: a lying size is caught, not trusted."""
+    """An entry's bytes, read no further than its declared size.
+
+    ``zipfile`` stops there, and its CRC check finds an entry that holds more or other bytes than it declares.
+    """
     with archive.open(entry) as file:
         data = file.read(entry.file_size + 1)
     if len(data) != entry.file_size:
@@ -341,15 +344,6 @@ def read_model_entries(path: Path, budget: int) -> dict[str, bytes]:
     if "data" not in entries:
         raise RunFolderError(f"{path} is damaged (truncated, or not a saved SB3 model): no 'data' entry")
     return entries
-
-
-def read_model_data(path: Path, budget: int = MODEL_DATA_LIMITS.bytes + MODEL_SLACK) -> dict[str, Any]:
-    """The ``data`` entry of a saved model (JSON; pickled values are objects with a ``":serialized:"`` key).
-
-    Reads the zip's directory and its entries within ``budget`` (:func:`read_model_entries`), unpickling nothing;
-    :class:`RunFolderError` if it is missing, truncated, oversized or not a saved model.
-    """
-    return _model_data(Path(path), read_model_entries(path, budget)["data"])
 
 
 def _model_data(path: Path, raw: bytes) -> dict[str, Any]:

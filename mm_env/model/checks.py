@@ -20,7 +20,7 @@ import numpy as np
 
 PROB_TOLERANCE = 1e-9
 MAX_MAGNITUDE = 1e9
-"""The largest magnitude of any number of a model (prices, offsets, rates, counts such as ``T``, ``I_max``, sizes)."""
+"""The largest magnitude of any real number of a model (prices, offsets, rates) and of a trader size."""
 MAX_INTEGER = 10**15
 """The largest integer of a model (``T``, ``I_max``; below 2**53, so that floats hold them exactly)."""
 MAX_SIZES = 1_000
