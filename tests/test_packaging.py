@@ -130,8 +130,8 @@ def test_wheel_carries_hyperparameters_type_marker_and_console_scripts(dist):
     for algo in ("ppo", "sac", "td3", "a2c"):
         assert f"agents/training/hyperparams/{algo}.yml" in names
     assert {"mm_env/py.typed", "agents/py.typed"} <= names
-    assert "mm-env-train = agents.cli.train:main" in entry_points
-    assert "mm-env-sweep = agents.cli.sweep:main" in entry_points
+    assert "mm-env-train = agents.cli.train:command" in entry_points
+    assert "mm-env-sweep = agents.cli.sweep:command" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)
 
 

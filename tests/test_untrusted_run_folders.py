@@ -75,7 +75,7 @@ def refused(run_dir: Path, tmp_path: Path, capsys, expected: str) -> None:
         assert len(lines) == 1, (argv, lines)
         assert lines[0].startswith("mm-env-train: error: ") and expected in lines[0], (argv, lines[0])
         assert len(lines[0]) <= LINE, (argv, len(lines[0]))
-    assert not out.exists() or not list(out.iterdir())
+    assert not out.exists()  # not even an empty --log-dir
     assert sorted(path.name for path in run_dir.iterdir()) == before
     with pytest.raises(RunFolderError):
         load_agents(run_dir, device="cpu")

@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from agents.cli.arguments import missing_extra, non_negative_integer, positive_integer, positive_number
 from agents.training.interrupts import DeferredInterrupts, PolledInterrupts, command_signals
@@ -60,15 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (see :func:`run`); on the light core install, one line naming the extra to install.
+def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> int:
+    """The command with ``argv`` (default: ``sys.argv``; see :func:`run`); the core install: one line naming the extra.
 
     Ctrl-C and SIGTERM (timeout, Slurm, systemd) stop the sweep alike, once: the first stops the trials under way
-    and ends it with status 130, the sweep folder left to resume; later ones only print a note (see
+    and ends it with status 130, the sweep folder left to resume; later ones only print a note. ``whole_process``:
+    the call is the process's own command (:func:`command`), which exits right after, so after a signal both stay
+    ignored up to the exit; otherwise (a call from Python, a notebook) the previous handlers come back (see
     :func:`agents.training.interrupts.command_signals`).
     """
     try:
-        with command_signals(whole_process=argv is None):
+        with command_signals(whole_process):
             return run(argv)
     except KeyboardInterrupt:
         print("mm-env-sweep: interrupted before the trials started; run the same command again", file=sys.stderr)
@@ -150,22 +152,30 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _run_pending(
     spec: SweepSpec, sweep_dir: Path, pending: Sequence[TrialKey], args: argparse.Namespace, address: str | None
 ) -> TuneRun:
-    """Run the pending trials on Ray, started here or joined (``ValueError`` if there is no Ray at ``address``)."""
-    from agents.sweep.tune import TuneRun, run_tune, start_ray
+    """Run the pending trials on Ray, started here or joined (``ValueError`` if there is no Ray at ``address``).
+
+    Ctrl-C and SIGTERM (see :func:`main`): while Ray starts, they are noted and the sweep stops right after the start
+    (:func:`~agents.sweep.tune.start_ray`); while the trials run, Tune polls for them and stops the trials itself
+    (:func:`~agents.sweep.tune.run_tune`). A Ray started here is shut down whatever happens, later signals held.
+    """
+    from agents.sweep.tune import STOPPING_NOTE, TuneRun, run_tune, start_ray
 
     if not pending:
         return TuneRun()
-    try:
-        import ray
-        import ray.tune  # noqa: F401  (Ray without its Tune extra lacks it)
-    except ImportError:
-        raise ValueError("sweeps run on Ray Tune, which is not installed: pip install 'ray[tune]'") from None
+    with DeferredInterrupts(note=None):  # a KeyboardInterrupt inside a C extension's start can abort the process
+        try:
+            import ray
+            import ray.tune  # noqa: F401  (Ray without its Tune extra lacks it)
+        except ImportError:
+            raise ValueError("sweeps run on Ray Tune, which is not installed: pip install 'ray[tune]'") from None
 
-    # Ctrl-C and SIGTERM (see main): while Ray starts, a KeyboardInterrupt ends here; while the trials run, Tune
-    # polls for the signal and stops them itself (run_tune). Either way Ray is shut down, later signals held.
-    started = False
+    owned = not ray.is_initialized()  # else a caller's session (a notebook, the tests): joined, left running
     try:
-        started = start_ray(address, args.num_cpus)
+        if owned:
+            starting = PolledInterrupts(note=STOPPING_NOTE)
+            start_ray(address, args.num_cpus, starting)
+            if starting.received is not None:
+                return TuneRun(interrupted=True)
         print(f"Ray: {ray.cluster_resources().get('CPU', 0):g} CPUs, {args.cpus_per_trial:g} per trial", flush=True)
         return run_tune(spec, sweep_dir, pending, args.max_failures, args.cpus_per_trial)
     except KeyboardInterrupt:
@@ -174,10 +184,15 @@ def _run_pending(
         token = " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token)"
         raise ValueError(f"cannot connect to Ray at {address}: {error}{token}") from None
     finally:
-        if started:
+        if owned:  # also after a failed or interrupted start: whatever it started is stopped
             with PolledInterrupts(note=None):  # a signal now only waits for the shutdown (and is remembered)
                 ray.shutdown()
 
 
+def command() -> NoReturn:
+    """The ``mm-env-sweep`` command (also ``python -m agents.cli.sweep``): the whole process."""
+    sys.exit(main(whole_process=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -94,12 +94,17 @@ def refuse(parser: argparse.ArgumentParser, problem: object) -> NoReturn:
     parser.exit(2, f"{parser.prog}: error: {problem}\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, check every argument up front, then train or evaluate (exit statuses: see above)."""
-    # SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was learned is saved. The first signal
-    # stops the command, every later one only waits, up to the process's exit (see command_signals).
+def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> int:
+    """Parse ``argv`` (default: ``sys.argv``), check every argument up front, then train or evaluate.
+
+    Returns the exit status (see above). SIGTERM (timeout, Docker, Slurm, systemd) stops a run like Ctrl-C: what was
+    learned is saved; the first signal stops the command, every later one only waits. ``whole_process``: the call is
+    the process's own command (:func:`command`), which exits right after, so after a signal both stay ignored up to
+    the exit; otherwise (a call from Python, a notebook) the previous handlers come back (see
+    :func:`agents.training.interrupts.command_signals`).
+    """
     try:
-        with command_signals(whole_process=argv is None):
+        with command_signals(whole_process):
             return _main(argv)
     except KeyboardInterrupt:
         print(f"{TRAIN_COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
@@ -218,13 +223,17 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         refuse(parser, error)
     except ValueError as error:
         parser.error(str(error))
-    problem = writable_problem(Path(args.log_dir))  # after the checks: a bad argument leaves no folder behind
+    log_dir = Path(args.log_dir)
+    made = not log_dir.exists()
+    problem = writable_problem(log_dir)  # after the checks: a bad argument leaves no folder behind
     if problem is not None:
         parser.error(f"--log-dir {problem}")
     torch.set_num_threads(args.torch_threads)
     try:
         _, interrupted = train(prepared, continue_from=args.continue_from)
     except RunFolderError as error:  # the --continue-from folder, found unusable before the new run folder was made
+        if made and not any(log_dir.iterdir()):
+            log_dir.rmdir()  # the check above made it: leave nothing behind
         refuse(parser, error)
     except RunFailed as failure:
         if args.verbose:
@@ -234,5 +243,10 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
+def command() -> NoReturn:
+    """The ``mm-env-train`` command (also ``python -m agents.cli.train`` and ``python train.py``): the whole process."""
+    sys.exit(main(whole_process=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -44,22 +44,23 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-TEMPORARY_PREFIX = "."
+TEMPORARY_PREFIX = ".mm_env-"
 TEMPORARY_SUFFIX = ".tmp"
-STAGING_PREFIX = ".staging-"
-# The names tempfile gives: the prefix, eight characters of its alphabet, the suffix. Only these are ever removed as
-# a dead process's leftovers (:func:`remove_temporaries`).
-_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
-_STAGING_NAME = re.compile(r"^\.staging-[a-z0-9_]{8}$")
+STAGING_PREFIX = ".mm_env-staging-"
+# The names tempfile gives here: this module's prefix, eight characters of tempfile's alphabet, the suffix. Only these
+# are ever removed as a dead process's leftovers (:func:`remove_temporaries`); a user's ``.backup.20240101.tmp`` is not.
+_TEMPORARY_NAME = re.compile(r"^\.mm_env-.+\.[a-z0-9_]{8}\.tmp$")
+_STAGING_NAME = re.compile(r"^\.mm_env-staging-[a-z0-9_]{8}$")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed, fsynced, then renamed.
 
     The final name is only ever written by the rename, so ``path`` is never seen truncated; on any failure or
-    interruption (an ``OSError`` such as a full disk, ``KeyboardInterrupt``, ``SystemExit``) the temporary file
-    ``.<name>.XXXXXXXX.tmp`` is removed and ``path`` is left as it was. Only a process killed outright (SIGKILL, a
-    power cut) can leave the temporary file behind: :func:`remove_temporaries` removes it later.
+    interruption (an ``OSError`` such as a full disk, ``KeyboardInterrupt``, ``SystemExit``) once the temporary file
+    ``.mm_env-<name>.XXXXXXXX.tmp`` is created, it is removed and ``path`` is left as it was. A process killed
+    outright (SIGKILL, a power cut), or interrupted inside ``mkstemp`` between its creating the file and returning its
+    name, can leave the temporary file behind: :func:`remove_temporaries` removes it later.
     """
     path = Path(path)
     temporary: str | None = None
@@ -100,9 +101,9 @@ def overwrite_in_place(path: Path, data: bytes) -> None:
 def remove_temporaries(folder: Path) -> list[Path]:
     """Remove the temporary files and staging folders that a killed process left in ``folder``; return them.
 
-    Only names of the exact shapes this module creates (``.<name>.XXXXXXXX.tmp`` files, ``.staging-XXXXXXXX``
-    folders) are removed, and only directly in ``folder``. Call it only for a folder no live process writes in (a
-    run whose process is gone): a live writer's temporary file has the same shape.
+    Only names of the exact shapes this module creates (``.mm_env-<name>.XXXXXXXX.tmp`` files,
+    ``.mm_env-staging-XXXXXXXX`` folders) are removed, and only directly in ``folder``. Call it only for a folder
+    no live process writes in (a run whose process is gone): a live writer's temporary file has the same shape.
     """
     removed = []
     with contextlib.suppress(OSError):

@@ -25,7 +25,7 @@ import time
 import traceback
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -174,17 +174,19 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
 
 
 def this_process() -> dict[str, Any]:
-    """What identifies this process for :func:`process_alive`: its id, host, boot and start time.
+    """What identifies this process for :func:`process_alive`: its id, host, boot, PID namespace and start time.
 
-    ``start_ticks`` (the start time in clock ticks since boot, from ``/proc/<pid>/stat``) and ``boot_id`` where the
-    system has them (Linux), so that a later process given the same id is not mistaken for this one; ``started``
-    (the wall time, ISO 8601) for people, and the only start time elsewhere.
+    ``start_ticks`` (the start time in clock ticks since boot, from ``/proc/<pid>/stat``), ``boot_id`` and
+    ``pid_namespace`` where the system has them (Linux), so that a later process given the same id is not mistaken
+    for this one, nor a process id of another container for one of this; ``started`` (the wall time, ISO 8601) for
+    people, and the only start time elsewhere.
     """
     pid = os.getpid()
     return {
         "pid": pid,
         "host": socket.gethostname(),
         "boot_id": _boot_id(),
+        "pid_namespace": _pid_namespace(),
         "start_ticks": _start_ticks(pid),
         "started": datetime.datetime.fromtimestamp(_start_time(), datetime.timezone.utc)
         .astimezone()
@@ -196,6 +198,14 @@ def _boot_id() -> str | None:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]``), where the system names it (Linux), else ``None``."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except (OSError, AttributeError):
         return None
 
 
@@ -220,31 +230,55 @@ def _start_time() -> float:
     return time.time()
 
 
+MAX_PID = 2**31 - 1
+"""The largest process id any system gives (``pid_t`` is a 32-bit integer)."""
+
+
+def _valid_pid(pid: Any) -> TypeGuard[int]:
+    return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= MAX_PID
+
+
 def process_alive(process: dict[str, Any]) -> bool | None:
     """Whether the process that :func:`this_process` described is still running: ``None`` if this machine cannot tell.
 
-    It cannot tell for a process on another host. On this host: gone if the machine has booted since (another
-    ``boot_id``), if no process has the id, or if the process with that id started at another time (the id was
-    reused); where there is no ``/proc``, alive if a process with the id exists.
+    ``False`` only when it is certain the process is gone, since a killed run's temporary files are then removed.
+    It cannot tell for a process on another host or in another PID namespace (another container on this host, whose
+    process ids are not this one's; a record without its namespace counts as another, where the system has them),
+    nor when the process with that id cannot be examined (``/proc`` mounted with ``hidepid``, another user's
+    process). Gone if the machine has booted since (another ``boot_id``), if no process has the id, or if the
+    process with that id started at another time (the id was reused); alive if it started at the recorded time or,
+    where the system records no start time, if a process with the id exists.
     """
     pid = process.get("pid")
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+    if not _valid_pid(pid):
         return None
-    if process.get("host") != socket.gethostname():
+    if process.get("host") != socket.gethostname() or process.get("pid_namespace") != _pid_namespace():
         return None
     boot_id = _boot_id()
     if process.get("boot_id") is not None and boot_id is not None and process["boot_id"] != boot_id:
         return False
     recorded = process.get("start_ticks")
-    if recorded is not None and Path("/proc/self/stat").exists():
-        return _start_ticks(pid) == recorded
+    if recorded is not None:
+        ticks = _start_ticks(pid)
+        if ticks is not None:
+            return ticks == recorded
+    exists = _pid_exists(pid)
+    return None if exists and recorded is not None else exists  # exists, but its start time cannot be read
+
+
+def _pid_exists(pid: int) -> bool | None:
+    """Whether a process has the id ``pid`` in this PID namespace; ``None`` if another user's may (no permission)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # a process of another user has the id
-        return True
+    except OSError:
+        return None
     return True
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _steps(value: Any) -> str:
@@ -257,7 +291,9 @@ def describe_status(run_dir: Path) -> str:
     A run marked ``running`` whose process is gone (:func:`process_alive`) is described as killed, with what it left:
     the model ``model.zip`` holds (saved before the final comparison), or ``best_model.zip`` (the best periodic
     evaluation's), or none. A ``running`` status that records no process (written before processes were recorded)
-    reads "running or killed (no process recorded)".
+    reads "running or killed (no process recorded)"; one whose record is not a mapping with a valid process id,
+    "running or killed (its process record is unreadable)". Every value quoted from the file is shortened
+    (:func:`~agents.storage.files.shown`), so the line stays short whatever the file holds.
     """
     run_dir = Path(run_dir)
     status = read_status(run_dir)
@@ -267,13 +303,15 @@ def describe_status(run_dir: Path) -> str:
     if state == "finished":
         return f"finished at step {steps}"
     if state in ("interrupted", "failed"):
-        return f"{state} at step {steps}" + (f": {str(error)[:300]}" if error else "")
+        return f"{state} at step {steps}" + (f": {_cut(' '.join(str(error).split()), 300)}" if error else "")
     if state != "running":
-        return f"{STATUS_FILE} holds an unknown status {str(state)[:40]!r}"
+        return f"{STATUS_FILE} holds an unknown status {shown(state)}"
     process = status.get("process")
-    if not isinstance(process, dict):
+    if process is None:
         return "running or killed (no process recorded)"
-    who = f"pid {process.get('pid')} on {str(process.get('host'))[:100]}, started {str(process.get('started'))[:40]}"
+    if not isinstance(process, dict) or not _valid_pid(process.get("pid")):
+        return "running or killed (its process record is unreadable)"
+    who = f"pid {process['pid']} on {shown(process.get('host'))}, started {shown(process.get('started'))}"
     alive = process_alive(process)
     if alive is None:
         return f"running or killed: its process ({who}) is not one this machine can check"

@@ -196,29 +196,68 @@ def _trial_text(trial: Any) -> str:
     return f"{key['cell']} {key['algo']} seed {key['seed']}"
 
 
-def start_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Connect to a Ray cluster at ``address``, or start Ray in-process; return whether this call started it."""
+def start_ray(address: str | None, num_cpus: int | None, signals: PolledInterrupts) -> None:
+    """Connect to a Ray cluster at ``address``, or start Ray in-process (Ray must not be initialised yet).
+
+    Ctrl-C and SIGTERM during the start only set ``signals.received`` (printing its note): nothing is raised inside
+    Ray's start, which would leave its processes half started; the caller stops right after it and shuts Ray down.
+    The command's handlers stay in force throughout: ``ray.init`` would otherwise replace the SIGTERM handler with
+    its own before it starts anything (``sys.exit(15)``: status 15, nothing shut down), see
+    :func:`_ray_keeps_the_sigterm_handler`; once it has returned, the handlers it found are installed again (at the
+    level of the operating system too), whatever a Ray without those settings did.
+    """
     import ray
 
-    if ray.is_initialized():
-        return False  # a caller's session (a notebook, the tests)
     handlers = _signal_handlers()
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
-    for number, handler in handlers.items():
-        signal.signal(number, handler)
-    return True
+    try:
+        with signals, _ray_keeps_the_sigterm_handler():
+            if address:
+                ray.init(address=address)
+            else:
+                ray.init(num_cpus=num_cpus, include_dashboard=False)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _ray_keeps_the_sigterm_handler() -> Iterator[None]:
+    """Within the block, ``ray.init`` leaves the handlers of this process's signals as they are.
+
+    ``ray.init`` installs a Python SIGTERM handler through ``ray._private.utils.set_sigterm_handler`` (its only use
+    in the driver), and its core a C-level one for SIGTERM and the crash signals (a stack dump, then abort or the
+    previous handler) unless ``RAY_DISABLE_FAILURE_SIGNAL_HANDLER``, which Ray reads when its core starts. The block
+    makes the first call do nothing and sets the second for this process only (Ray's own processes, started with the
+    environment, keep their handlers), and puts both back when it ends. Where a Ray lacks either, it is left alone.
+    """
+    import ray._private.ray_constants as ray_constants
+    import ray._private.utils as ray_utils
+
+    changes: list[tuple[Any, str, Any]] = [
+        (ray_utils, "set_sigterm_handler", _keep_handler),
+        (ray_constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER", True),
+    ]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in changes if hasattr(module, name)]
+    try:
+        for module, name, value in changes:
+            if hasattr(module, name):
+                setattr(module, name, value)
+        yield
+    finally:
+        for module, name, value in originals:
+            setattr(module, name, value)
+
+
+def _keep_handler(handler: Any) -> None:
+    """Ray's ``set_sigterm_handler`` within :func:`_ray_keeps_the_sigterm_handler`: the handler in force stays."""
 
 
 def _signal_handlers() -> dict[int, Any]:
-    """The handlers of Ctrl-C and SIGTERM, to put back after ``ray.init`` (in the main thread; elsewhere none).
+    """The handlers of Ctrl-C and SIGTERM, to install again after ``ray.init`` (in the main thread; elsewhere none).
 
-    Starting Ray in-process replaces the command's: a Python handler for SIGTERM that stops Ray's processes and
-    exits with status 1, and below it a C-level one from Ray's core (a stack dump, then abort: status −6). Installing
-    the command's handlers again restores them at the level of the operating system too; the command then stops
-    the trials and shuts Ray down itself.
+    Starting Ray in-process installs, below the Python handlers, a C-level one from Ray's core for SIGTERM (a stack
+    dump, then the Python handler). Installing the command's handlers again restores them at the level of the
+    operating system too; the command then stops the trials and shuts Ray down itself.
     """
     if threading.current_thread() is not threading.main_thread():
         return {}

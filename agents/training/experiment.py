@@ -178,7 +178,7 @@ def conduct_run(
                 model_saved = True
                 _write_evaluations(run_dir, evaluation)
                 run_folder.write_status(run_dir, "interrupted", model.num_timesteps, "interrupted during training")
-                close_logger(model.logger)
+                close_logger(getattr(model, "_logger", None))
                 print(f"saved {models.model_path(run_dir)}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
                 return run_dir, True
             try:
@@ -197,7 +197,7 @@ def conduct_run(
                 _write_evaluations(run_dir, evaluation)
                 message = "interrupted during the final comparison"
                 run_folder.write_status(run_dir, "interrupted", model.num_timesteps, message)
-                close_logger(model.logger)
+                close_logger(getattr(model, "_logger", None))
                 print(
                     f"\n{message}; the model is saved in {run_dir}; "
                     f"redo the comparison with: {TRAIN_COMMAND} --evaluate {run_dir}"
@@ -225,11 +225,12 @@ def _record_failure(
 ) -> RunFailed:
     """Save what exists (the model, the evaluations so far) and mark the run failed; never raises itself.
 
-    First the logger is closed (TensorBoard's writer flushed and its thread ended; its own errors ignored), so that
+    First the logger is closed, if the run got as far as setting it up (TensorBoard's writer flushed and its thread
+    ended; its own errors ignored; SB3's ``model.logger`` raises until ``set_logger`` has run), so that
     nothing writes behind this; each save that fails (a full disk) removes its temporary file, leaving the room to
     the next, and the small ``run_status.json`` has a last resort (:func:`agents.storage.run_folder.write_status`).
     """
-    close_logger(model.logger)
+    close_logger(getattr(model, "_logger", None))
     if not model_saved:
         try:
             models.save_model(model, run_dir)

@@ -121,12 +121,12 @@ def command_signals(whole_process: bool) -> Iterator[InterruptOnce]:
 
     SIGTERM (timeout, Docker, Slurm, systemd) stops the command like Ctrl-C. Once a signal has been received, within
     the block or within a block nested in it (a run's :class:`InterruptOnce`), later ones only print a note, whatever
-    their order and timing. ``whole_process``: the command is its process (called with ``sys.argv``), which exits
-    when the block ends; after a signal, both are then ignored for the rest of the process: the previous handlers
-    (the default for SIGTERM), and Python's own finalization, which puts back the default handler in place of any
-    Python function, would let a second signal kill the process on its way out, with that signal's status instead
-    of 130. Otherwise, or if no signal came, the previous handlers come back. Outside the main thread nothing
-    changes.
+    their order and timing. ``whole_process``: the command is its process (its entry point, not a call from Python),
+    which exits when the block ends; after a signal, both are then ignored for the rest of the process: the previous
+    handlers (the default for SIGTERM), and Python's own finalization, which puts back the default handler in place
+    of any Python function, would let a second signal kill the process on its way out, with that signal's status
+    instead of 130. Otherwise (a call from Python, a notebook), or if no signal came, the previous handlers come back.
+    Outside the main thread nothing changes.
     """
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if in_main else None

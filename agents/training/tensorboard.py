@@ -122,12 +122,14 @@ def hparams_of(saved: dict[str, Any], run_name: str) -> dict[str, bool | int | f
     }
 
 
-def close_logger(logger: Logger) -> None:
+def close_logger(logger: Logger | None) -> None:
     """Close each of the logger's outputs, flushing TensorBoard's writer and ending its thread; never raises.
 
     For a run that failed or was interrupted, perhaps on a full disk: a write the disk refuses is lost, the run's own
-    failure is what gets reported.
+    failure is what gets reported. ``None`` (a run stopped before its logger was set up) does nothing.
     """
+    if logger is None:
+        return
     for output in logger.output_formats:
         with contextlib.suppress(Exception):
             output.close()
