@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Ray's clusters use token authentication: a local ray.init turns it on, and so does a head started where
@@ -18,3 +19,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("mm_env")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """As the main job runs (--torch-threads 1): small networks only lose from more threads, above all on a busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

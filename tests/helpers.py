@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -140,3 +143,21 @@ def run_command(main: Callable[[list[str]], int], *args: str) -> subprocess.Comp
         except SystemExit as exit:  # argparse's errors and --help
             status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
     return subprocess.CompletedProcess(list(args), status, out.getvalue(), err.getvalue())
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_in_background(command: Sequence[str]) -> subprocess.Popen:
+    """A command in the background from the repository root, as from a shell, but with SIGINT raising
+    KeyboardInterrupt (a background child of a non-interactive shell would ignore it) and unbuffered output, so that
+    it can be followed line by line."""
+    return subprocess.Popen(
+        list(command),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_command
+from helpers import run_command, start_in_background
 from hypothesis import given
 from hypothesis import strategies as st
 from stable_baselines3 import PPO
@@ -39,23 +39,10 @@ SMALL += ["--hyperparams", "n_steps=128", "batch_size=256", "n_epochs=1", "--no-
 NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
 
 
-def start(command: list[str]) -> subprocess.Popen:
-    """A command in the background, as from a shell, with SIGINT raising KeyboardInterrupt and unbuffered output."""
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def start_training(log_dir: Path) -> subprocess.Popen:
     """``train.py`` with a budget it never reaches, returned once it trains (its "training ..." line is out)."""
     budget = ["--timesteps", "100000000", "--log-dir", str(log_dir)]
-    process = start([sys.executable, str(ROOT / "train.py"), *SMALL, *budget])
+    process = start_in_background([sys.executable, str(ROOT / "train.py"), *SMALL, *budget])
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("training "):
@@ -364,7 +351,7 @@ def test_a_signal_stops_a_sweep_with_status_130_and_no_stack_dump(tmp_path, firs
     (tmp_path / "signals.yml").write_text(yaml.safe_dump(spec))
     out = tmp_path / "out"
     sweep = [sys.executable, "-m", "agents.cli.sweep", str(tmp_path / "signals.yml"), "--out", str(out)]
-    process = start([*sweep, "--num-cpus", "2"])
+    process = start_in_background([*sweep, "--num-cpus", "2"])
     deadline = time.monotonic() + 180
     while not list(out.glob("base/seed*/ppo_*/run_status.json")):
         assert process.poll() is None and time.monotonic() < deadline

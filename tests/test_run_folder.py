@@ -26,7 +26,7 @@ import cloudpickle
 import numpy as np
 import pytest
 import yaml
-from helpers import TINY_TRAIN, run_command
+from helpers import TINY_TRAIN, run_command, start_in_background
 from stable_baselines3 import PPO
 from stable_baselines3.common import save_util
 from stable_baselines3.common.vec_env import VecNormalize
@@ -44,15 +44,7 @@ TRAIN = [sys.executable, str(ROOT / "train.py")]
 AFTER = ["--timesteps", "512", "--eval-episodes", "20", "--final-episodes", "50", "--no-progress-bar"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """As the main job runs (--torch-threads 1): small networks only lose from more threads, above all on a busy CPU."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_train(*args: str) -> subprocess.CompletedProcess:
@@ -61,17 +53,8 @@ def run_train(*args: str) -> subprocess.CompletedProcess:
 
 
 def start_train(*args: str) -> subprocess.Popen:
-    """``train.py`` in the background, as from a shell: SIGINT raises KeyboardInterrupt (a background child of a
-    non-interactive shell would ignore it otherwise), output unbuffered so that it can be followed line by line."""
-    return subprocess.Popen(
-        [*TRAIN, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    """``train.py`` in the background, as from a shell (see :func:`helpers.start_in_background`)."""
+    return start_in_background([*TRAIN, *args])
 
 
 def status(run_dir: Path) -> dict:
