@@ -211,7 +211,8 @@ def test_sweep_on_a_ray_cluster_retries_and_reports_failed_trials(ray_head, tmp_
 
 
 def test_interrupted_sweep_resumes_without_retraining(ray_head, tmp_path, capsys):
-    spec = write_spec(tmp_path, "resume", algos=["ppo"], seeds=[0, 1, 2])
+    # Trials of a few seconds each, so that the signal finds the sweep still running even on a loaded machine.
+    spec = write_spec(tmp_path, "resume", algos=["ppo"], seeds=[0, 1, 2], timesteps=16_384, eval_freq=16_384)
     out = tmp_path / "out"
     # One trial at a time (2 CPUs each): Ctrl-C after the first lets the second finish or not, never the third.
     command = [sys.executable, "-m", "agents.cli.sweep", str(spec), "--out", str(out), "--cpus-per-trial", "2"]
