@@ -432,7 +432,7 @@ def test_sigterm_while_ray_starts_stops_the_sweep_with_130_and_leaves_no_ray_pro
         ours = [line for line in errors.splitlines() if line and not RAY_LOG_LINE.match(line)]
         assert len(ours) == 1 and "Traceback" not in errors and "SIGTERM received" not in errors, errors
         assert ours[0].startswith(("stopping the sweep: ", "mm-env-sweep: interrupted before the trials started"))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # Ray's processes end within a second or two, longer on a loaded machine
         while ray_processes(ray_root) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert ray_processes(ray_root) == []
