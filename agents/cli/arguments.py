@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 
 EXTRAS = {
     "torch": "train",
@@ -30,6 +31,20 @@ def missing_extra(error: ModuleNotFoundError, command: str, extra: str) -> str |
         return None
     first = " (install the PyTorch build for your machine first, see docs/installation.md)" if module == "torch" else ""
     return f'{command}: error: no module named {module!r}: {command} needs pip install "mm_env[{extra}]"{first}'
+
+
+def run_with_extra(
+    run: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, command: str, extra: str
+) -> int:
+    """``run(argv)``; on the core install, a missing optional package is one line naming ``extra`` (exit status 2)."""
+    try:
+        return run(argv)
+    except ModuleNotFoundError as error:
+        line = missing_extra(error, command, extra)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
 
 
 def positive_integer(text: str) -> int:

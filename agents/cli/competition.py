@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.cli.arguments import integer, limits_problem, missing_extra
+from agents.cli.arguments import integer, limits_problem, run_with_extra
 from agents.cli.options import add_env_kwargs_argument, parse_key_values
 from agents.evaluation.game import baseline_joint_policies, equilibrium_note, exact_reference, judge
 from agents.evaluation.report import game_table
@@ -29,14 +29,7 @@ FINAL_SEED = 2_000_000  # the seed of train.py's final comparison (run seed 0)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; without matplotlib, one line naming the extra to install."""
-    try:
-        return run(argv)
-    except ModuleNotFoundError as error:
-        line = missing_extra(error, "python -m agents.cli.competition", "render")
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return 2
+    return run_with_extra(run, argv, "python -m agents.cli.competition", "render")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -10,21 +10,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.cli.arguments import missing_extra
+from agents.cli.arguments import run_with_extra
 from agents.exact.dp import solve_dp
 from mm_env.presets import PRESETS, make_params
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; without matplotlib, one line naming the extra to install."""
-    try:
-        return run(argv)
-    except ModuleNotFoundError as error:
-        line = missing_extra(error, "python -m agents.cli.extensions", "render")
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return 2
+    return run_with_extra(run, argv, "python -m agents.cli.extensions", "render")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

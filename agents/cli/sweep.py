@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from agents.cli.arguments import missing_extra, non_negative_integer, positive_integer, positive_number
+from agents.cli.arguments import non_negative_integer, positive_integer, positive_number, run_with_extra
 from agents.training.interrupts import DeferredInterrupts, PolledInterrupts, command_signals
 
 if TYPE_CHECKING:
@@ -71,16 +71,10 @@ def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> i
     """
     try:
         with command_signals(whole_process):
-            return run(argv)
+            return run_with_extra(run, argv, "mm-env-sweep", "ray")
     except KeyboardInterrupt:
         print("mm-env-sweep: interrupted before the trials started; run the same command again", file=sys.stderr)
         return 130
-    except ModuleNotFoundError as error:
-        line = missing_extra(error, "mm-env-sweep", "ray")
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return 2
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from typing import NoReturn
 # Only the standard library here: torch and SB3 take seconds to import, and they are imported inside main(), where
 # Ctrl-C and SIGTERM end the start-up with one line instead of a traceback through importlib.
 from agents import TRAIN_COMMAND
-from agents.cli.arguments import integer, limits_problem, missing_extra, positive_integer
+from agents.cli.arguments import integer, limits_problem, positive_integer, run_with_extra
 from agents.training.interrupts import DeferredInterrupts, command_signals
 
 
@@ -105,16 +105,10 @@ def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> i
     """
     try:
         with command_signals(whole_process):
-            return _main(argv)
+            return run_with_extra(_main, argv, TRAIN_COMMAND, "train")  # the light core install: one line
     except KeyboardInterrupt:
         print(f"{TRAIN_COMMAND}: interrupted before the run started; nothing was written", file=sys.stderr)
         return 130
-    except ModuleNotFoundError as error:  # the light core install: one line naming the extra
-        line = missing_extra(error, TRAIN_COMMAND, "train")
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return 2
 
 
 def _main(argv: Sequence[str] | None) -> int:

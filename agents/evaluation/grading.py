@@ -45,6 +45,7 @@ from agents.policies.base import Policy
 from agents.policies.learned import FunctionPolicy, LearnedJointPolicy, SB3Policy
 from agents.policies.tabular import DP_NAME
 from mm_env.competition.config import CompetitionConfig
+from mm_env.competition.learners import check_seats
 from mm_env.config import EnvConfig
 from mm_env.opponents import JointPolicy, make_opponent
 from mm_env.params import CompetitionParams, MarketParams
@@ -92,6 +93,18 @@ class Grade:
         return f"{self.policy}: {value}, {benchmark}" + (f"; not exact: {self.reason}" if self.reason else "")
 
 
+def env_attribute(env: Any, name: str) -> Any | None:
+    """An attribute of an env of this package, wrapped or not (``None`` if neither has it).
+
+    Gymnasium's wrappers give the env as ``.unwrapped``; SB3's ``VecEnvWrapper`` and PettingZoo's forward attributes.
+    """
+    for candidate in (env, getattr(env, "unwrapped", None)):
+        value = getattr(candidate, name, None)
+        if value is not None:
+            return value
+    return None
+
+
 def market_config(market: Any) -> EnvConfig:
     """The env configuration of a market.
 
@@ -104,11 +117,9 @@ def market_config(market: Any) -> EnvConfig:
         return EnvConfig(market)
     if isinstance(market, str):
         return EnvConfig(make_params(market))
-    # An env, or a wrapper: Gymnasium's give the env as .unwrapped, SB3's VecEnvWrapper forwards attributes.
-    for candidate in (market, getattr(market, "unwrapped", None)):
-        config = getattr(candidate, "config", None)
-        if isinstance(config, EnvConfig):
-            return config
+    config = env_attribute(market, "config")
+    if isinstance(config, EnvConfig):
+        return config
     raise ValueError(
         f"market={market!r} is not a preset name, a MarketParams, an EnvConfig or a one-market-maker env of mm_env"
     )
@@ -289,10 +300,9 @@ def game_config(game: Any) -> CompetitionConfig:
         return game
     if isinstance(game, CompetitionParams):
         return CompetitionConfig(game)
-    for candidate in (game, getattr(game, "unwrapped", None)):
-        config = getattr(candidate, "config", None)
-        if isinstance(config, CompetitionConfig):
-            return config
+    config = env_attribute(game, "config")
+    if isinstance(config, CompetitionConfig):
+        return config
     raise ValueError(
         f"game={game!r} is not a CompetitionConfig, a CompetitionParams or an env of the competing market makers"
     )
@@ -336,13 +346,10 @@ def grade_game(
     params = config.params
     m = params.num_market_makers
     if others is None and seats is None:
-        others = getattr(game, "opponent", None) or getattr(getattr(game, "unwrapped", None), "opponent", None)
+        others = env_attribute(game, "opponent")
     if seats is None:
         seats = (0,) if others is not None else tuple(range(m))
-    chosen = list(seats)
-    valid = all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) and 0 <= j < m for j in chosen)
-    if not chosen or not valid or len(set(chosen)) != len(chosen):
-        raise ValueError(f"seats={seats!r} is invalid: must be distinct market makers in [0, {m - 1}]")
+    chosen = check_seats(seats, m)
     if len(chosen) < m and others is None:
         rest = sorted(set(range(m)) - set(chosen))
         raise ValueError(f"seats={seats!r} leaves market makers {rest} without a policy: give others")

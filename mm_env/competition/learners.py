@@ -27,6 +27,16 @@ class LearnerOutcome(NamedTuple):
     terminated: np.ndarray
 
 
+def check_seats(seats: Sequence[int], num_market_makers: int, name: str = "seats") -> tuple[int, ...]:
+    """Distinct market makers' indices in ``[0, M − 1]``, at least one, as a tuple; ``ValueError`` naming ``name``."""
+    chosen = list(seats)
+    integers = all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) for j in chosen)
+    m = num_market_makers
+    if not chosen or not integers or len(set(chosen)) != len(chosen) or any(not 0 <= j < m for j in chosen):
+        raise ValueError(f"{name}={seats!r} is invalid: must be distinct market makers in [0, {m - 1}]")
+    return tuple(int(j) for j in chosen)
+
+
 class LearnerBatch:
     """``num_games`` games whose market makers in ``learners`` act; the others quote by ``opponent``.
 
@@ -46,11 +56,7 @@ class LearnerBatch:
         max_episode_steps: int | None = None,
     ) -> None:
         m = config.num_market_makers
-        chosen = list(learners)
-        integers = all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) for j in chosen)
-        if not chosen or not integers or len(set(chosen)) != len(chosen) or any(not 0 <= j < m for j in chosen):
-            raise ValueError(f"learners={learners!r} is invalid: must be distinct market makers in [0, {m - 1}]")
-        self.learners = np.array(chosen)
+        self.learners = np.array(check_seats(learners, m, "learners"))
         self.others = np.setdiff1d(np.arange(m), self.learners)
         if len(self.others) and opponent is None:
             raise ValueError(f"market makers {self.others.tolist()} do not learn: give an opponent policy for them")
