@@ -25,6 +25,7 @@ from mm_env.model.impact import PriceImpact
 from mm_env.model.makers import SOLE_MARKET_MAKER, PricePriority, SoleMarketMaker
 from mm_env.model.noise import MidNoise
 from mm_env.model.objective import REWARDS, Objective
+from mm_env.xp import NUMPY, ArrayNamespace
 
 MODES = tuple(FILLS)
 EPISODE_FIELDS = ("T", "P0", "I_max", "delta_min", "delta_max")
@@ -181,7 +182,9 @@ class MarketParams:
     def mid_move_scale(self) -> float:
         """A scale for the mid's move in one step: the largest trade's impact, the news and exogenous moves."""
         scale = self.impact.largest_move(self.max_size) + self.flow.info_jump + self.noise.largest_move()
-        return scale if scale > 0.0 else 1.0
+        # 1 where nothing moves the mid (a sum of non-negative terms is 0 only then). Arithmetic rather than a
+        # conditional, so that it also holds for parameters traced by JAX (mm_env.jax).
+        return scale + (scale == 0.0)
 
     def replace(self, **changes: Any) -> MarketParams:
         """A copy with some flat keyword parameters changed (validated like the constructor)."""
@@ -281,14 +284,18 @@ class CompetitionParams:
         """The market makers' names: ``mm_0``, ``mm_1`` and so on."""
         return tuple(f"mm_{j}" for j in range(self.num_market_makers))
 
-    def to_ticks(self, offsets: Any) -> np.ndarray:
-        """Offsets (any shape) as whole ticks: rounded to the nearest tick, within ``[delta_min, delta_max]``."""
-        ticks = np.rint(np.asarray(offsets, dtype=np.float64) / self.tick)
-        return np.clip(ticks, self.lowest_tick, self.highest_tick)
+    def to_ticks(self, offsets: Any, xp: ArrayNamespace | None = None) -> np.ndarray:
+        """Offsets (any shape) as whole ticks: rounded to the nearest tick, within ``[delta_min, delta_max]``.
 
-    def on_grid(self, offsets: Any) -> np.ndarray:
+        ``xp``: the offsets' array namespace (default: NumPy, any array-like taken as float64).
+        """
+        if xp is None:
+            xp, offsets = NUMPY, np.asarray(offsets, dtype=np.float64)
+        return xp.clip(xp.rint(offsets / self.tick), self.lowest_tick, self.highest_tick)  # type: ignore[return-value]
+
+    def on_grid(self, offsets: Any, xp: ArrayNamespace | None = None) -> np.ndarray:
         """Offsets rounded to the tick grid (see :meth:`to_ticks`)."""
-        return self.to_ticks(offsets) * self.tick
+        return self.to_ticks(offsets, xp) * self.tick
 
     def tick_offsets(self) -> np.ndarray:
         """Every allowed offset, from the lowest tick to the highest."""
