@@ -125,7 +125,7 @@ def test_jax_draws_have_numpys_layout_and_laws():
 @jax.jit
 def _draws_of(key, params):
     """The draws the JAX env's step takes from its key."""
-    return jax_sample_draws(jax.random.split(key)[0], params)
+    return jax_sample_draws(key, params)
 
 
 def _gymnasium_steps_on(env_kwargs, keys, actions):
@@ -251,8 +251,7 @@ def test_jaxmarl_env_steps_as_the_numpy_game_on_the_same_draws(x64):
         key = jax.random.key(100 + t)
         actions = {agent: jnp.asarray(rng.uniform(-1, 1, 2)) for agent in env.agents}
         obs, state, rewards, dones, infos = env.step(key, state, actions)
-        step_key, _ = jax.random.split(key)
-        draws = Draws(*(None if d is None else np.asarray(d) for d in jax_sample_draws(step_key, params, (1,))))
+        draws = Draws(*(None if d is None else np.asarray(d) for d in jax_sample_draws(key, params, (1,))))
         bid, ask = config.decode(np.stack([np.asarray(actions[a]) for a in env.agents])[None], 1)
         np_state, outcome = transition(np_state, bid, ask, draws, params, NUMPY)
         expected_obs = config.observe(np_state)[0]

@@ -43,9 +43,12 @@ def sample_draws(key: jax.Array, params: MarketParams | CompetitionParams, shape
     market = params.market
     informed, jumps = market.flow.draws_informed, market.noise.draws_jump
     tie = params.makers.num_market_makers > 1
-    uniform_key, normal_key = jax.random.split(key)
-    uniforms: Any = jax.random.uniform(uniform_key, (3 + informed + jumps + tie, *shape))
-    normal: Any = jax.random.normal(normal_key, shape) if market.noise.draws_normal else jnp.zeros(shape)
+    rows = (3 + informed + jumps + tie, *shape)
+    normal: Any = jnp.zeros(shape)
+    if market.noise.draws_normal:  # a second stream only when the model takes a normal
+        key, normal_key = jax.random.split(key)
+        normal = jax.random.normal(normal_key, shape)
+    uniforms: Any = jax.random.uniform(key, rows)
     return Draws(
         side=uniforms[0],
         size=uniforms[1],

@@ -171,9 +171,9 @@ def _reset(env: MarketMakingEnv, key: jax.Array, params: MarketParams) -> tuple[
 def _step(
     env: MarketMakingEnv, key: jax.Array, state: MarketState, action: jax.Array, params: MarketParams
 ) -> StepResult:
-    step_key, reset_key = jax.random.split(key)
-    obs_step, state_step, reward, terminated, info = env.step_env(step_key, state, action, params)
-    obs_reset, state_reset = env.reset_env(reset_key, params)
+    # The reset is deterministic, so the step's draws take the whole key (gymnax splits off a key for the reset).
+    obs_step, state_step, reward, terminated, info = env.step_env(key, state, action, params)
+    obs_reset, state_reset = env.reset_env(key, params)
     state = jax.tree_util.tree_map(lambda new, old: jnp.where(terminated, new, old), state_reset, state_step)
     obs = jnp.where(terminated, obs_reset, obs_step)
     truncated = jnp.zeros((), dtype=bool)

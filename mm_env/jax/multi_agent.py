@@ -124,10 +124,10 @@ def _reset(env: CompetingMarketMakersEnv, key: jax.Array) -> tuple[Dict, MarketS
 def _step(
     env: CompetingMarketMakersEnv, key: jax.Array, state: MarketState, actions: Dict, reset_state: MarketState | None
 ) -> tuple[Dict, MarketState, Dict, Dict, dict[str, Any]]:
-    step_key, reset_key = jax.random.split(key)
-    obs_step, state_step, rewards, dones, infos = env.step_env(step_key, state, actions)
+    # The reset is deterministic, so the step's draws take the whole key (JaxMARL splits off a key for the reset).
+    obs_step, state_step, rewards, dones, infos = env.step_env(key, state, actions)
     if reset_state is None:
-        obs_reset, state_reset = env.reset(reset_key)
+        obs_reset, state_reset = env.reset(key)
     else:
         state_reset, obs_reset = reset_state, env.get_obs(reset_state)
     ended = dones["__all__"]
