@@ -113,3 +113,12 @@ def test_rllib_competing_example_is_judged_against_the_exact_equilibrium():
     stdout = run_example("rllib_competing.py", "--iterations", "1", "--T", "20", "--batch", "200", "--episodes", "200")
     assert "iteration 1:" in stdout
     check_judgement(stdout, "RLlib PPO (shared)")
+
+
+def test_jax_rollout_of_the_dp_optimum_agrees_with_its_exact_value():
+    pytest.importorskip("jax")
+    stdout = run_example("jax_rollout.py", "--envs", "1024", "--seed", "3")
+    result = summary(stdout, "jax:")
+    assert float(result["exact"]) == pytest.approx(111.1446, abs=1e-4)  # MODEL.md §6: the DP's value
+    assert 0.0 < float(result["se"]) < 1.0
+    assert abs(float(result["z"])) < 4.0  # Monte Carlo on the JAX env within 4 standard errors of the exact value
