@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import numpy as np
 
-from mm_env.model.checks import check_int, check_real, fail
+from mm_env.model.checks import MAX_MAGNITUDE, check_int, check_real, fail
 from mm_env.model.fill import FILLS, ArticleFill, ExponentialFill
 from mm_env.model.flow import OrderFlow
 from mm_env.model.impact import PriceImpact
@@ -155,7 +155,7 @@ class MarketParams:
         check_int(self, "T", minimum=1)
         check_real(self, "P0")
         check_int(self, "I_max", minimum=1)
-        check_real(self, "delta_min", low=0.0)
+        check_real(self, "delta_min", low=0.0, high=MAX_MAGNITUDE, high_open=True)  # room for a larger delta_max
         check_real(self, "delta_max", low=self.delta_min, low_open=True)
         for name, classes in _COMPONENT_TYPES.items():
             value = getattr(self, name)

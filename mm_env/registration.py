@@ -13,6 +13,7 @@ from mm_env.opponents import register_opponent
 MARKET_MAKING_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ID = "mm_env/ArticleMarketMaker-v0"
 COMPETING_ID = "mm_env/CompetingMarketMakers-v0"
+REPLAY_ID = "mm_env/Replay-v0"
 _ENTRY_POINT = "mm_env.env:MarketMakingEnv"
 _VECTOR_ENTRY_POINT = "mm_env.vector_env:MarketMakingVectorEnv"
 OPPONENT_ENTRY_POINTS = {
@@ -40,6 +41,8 @@ def register_envs() -> None:
             vector_entry_point=_VECTOR_ENTRY_POINT,
             kwargs=kwargs,
         )
+    if REPLAY_ID not in gym.registry:  # a recorded market (mm_env.data): gym.make(REPLAY_ID, tape=...)
+        gym.register(id=REPLAY_ID, entry_point="mm_env.data.replay:ReplayEnv")
     if COMPETING_ID not in gym.registry:
         gym.register(
             id=COMPETING_ID,

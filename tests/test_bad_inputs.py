@@ -303,7 +303,7 @@ def test_sweep_files_are_refused_at_once_with_one_line(changes, message):
     with pytest.raises(ValueError) as error:
         SweepSpec.from_dict(sweep_data(**changes))
     assert message in str(error.value) and "\n" not in str(error.value)
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30  # at once: no trial is built (a generous bound on a loaded machine)
 
 
 def test_a_large_grid_is_validated_in_linear_time():

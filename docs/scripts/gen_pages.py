@@ -70,19 +70,34 @@ def slug(env_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
+def make_for_page(env_id: str) -> gym.Env:
+    """An instance of the id, for its page's table (the spaces are read from it)."""
+    if env_id == mm_env.COMPETING_ID:  # the spaces do not depend on the opponent; the article's rule needs no solve
+        return gym.make(env_id, opponent="article")
+    if env_id == mm_env.REPLAY_ID:  # a recorded market: a tiny tape made by the model itself
+        from agents.calibration.simulate import simulate_tape
+        from mm_env.data import ModelUnits, to_steps
+
+        tape = simulate_tape(mm_env.make_params(P0=1000.0), 10, seed=0)
+        return gym.make(env_id, tape=to_steps(tape, ModelUnits(dt=1.0, tick=1.0, lot=1.0)))
+    return gym.make(env_id)
+
+
+IMPORT_ROWS = {mm_env.REPLAY_ID: '`gymnasium.make("mm_env/Replay-v0", tape=stepped)` after `import mm_env`'}
+
 for env_id in [env_id for env_id in gym.registry if env_id.startswith("mm_env/")]:
     spec = gym.spec(env_id)
-    # The spaces do not depend on the opponent; the article's rule needs no game solved to make the env.
-    env = gym.make(env_id, **({"opponent": "article"} if env_id == mm_env.COMPETING_ID else {}))
+    env = make_for_page(env_id)
     entry = spec.entry_point
     assert isinstance(entry, str)
     module, _, name = entry.partition(":")
     rows = [
         ("Action Space", space(env.action_space)),
         ("Observation Space", space(env.observation_space)),
-        ("import", f'`gymnasium.make("{env_id}")` after `import mm_env`'),
-        ("vector", f'`gymnasium.make_vec("{env_id}", num_envs=N)` (natively batched)'),
+        ("import", IMPORT_ROWS.get(env_id, f'`gymnasium.make("{env_id}")` after `import mm_env`')),
     ]
+    if spec.vector_entry_point is not None:
+        rows.append(("vector", f'`gymnasium.make_vec("{env_id}", num_envs=N)` (natively batched)'))
     env.close()
     short = env_id.split("/", 1)[1]
     with mkdocs_gen_files.open(f"envs/{slug(env_id)}.md", "w") as page:
