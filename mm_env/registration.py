@@ -13,6 +13,7 @@ from mm_env.opponents import register_opponent
 MARKET_MAKING_ID = "mm_env/MarketMaking-v0"
 ARTICLE_ID = "mm_env/ArticleMarketMaker-v0"
 COMPETING_ID = "mm_env/CompetingMarketMakers-v0"
+MULTI_ASSET_ID = "mm_env/MultiAssetMarketMaking-v0"
 REPLAY_ID = "mm_env/Replay-v0"
 _ENTRY_POINT = "mm_env.env:MarketMakingEnv"
 _VECTOR_ENTRY_POINT = "mm_env.vector_env:MarketMakingVectorEnv"
@@ -48,4 +49,10 @@ def register_envs() -> None:
             id=COMPETING_ID,
             entry_point="mm_env.competition.single:CompetingMarketMakersEnv",
             vector_entry_point="mm_env.competition.single:CompetingMarketMakersVectorEnv",
+        )
+    if MULTI_ASSET_ID not in gym.registry:
+        gym.register(
+            id=MULTI_ASSET_ID,
+            entry_point="mm_env.multi_asset.env:MultiAssetMarketMakingEnv",
+            vector_entry_point="mm_env.multi_asset.env:MultiAssetMarketMakingVectorEnv",
         )
