@@ -326,3 +326,20 @@ def test_the_progress_bar_ends_at_the_budget_when_the_last_rollout_overshoots_it
     bar = ProgressBar()
     model.learn(100, callback=bar)  # two rollouts of 3 x 32 steps: 192 steps for a budget of 100
     assert model.num_timesteps == 192 and bar.pbar.n == bar.pbar.total == 100
+
+
+def test_env_kwargs_read_a_file_of_keywords_that_later_items_override(tmp_path):
+    from agents.cli.options import parse_key_values
+
+    model = tmp_path / "model.json"
+    model.write_text('{"pi": 0.06, "sizes": [1, 2, 29], "size_probs": [0.6, 0.3, 0.1], "lam": 0.0001}')
+    parsed = parse_key_values(["T=50", f"@{model}", "lam=0.002"])
+    assert parsed == {"T": 50, "pi": 0.06, "sizes": [1, 2, 29], "size_probs": [0.6, 0.3, 0.1], "lam": 0.002}
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for item, reason in [
+        (f"@{tmp_path / 'missing.json'}", "cannot read the keywords"),
+        (f"@{tmp_path / 'list.json'}", "one object of keywords"),
+    ]:
+        with pytest.raises(ValueError, match=reason) as error:
+            parse_key_values([item])
+        assert "\n" not in str(error.value) and "--env-kwargs @" in str(error.value)

@@ -1,12 +1,19 @@
-"""Command-line options shared by the commands: ``key=value`` values, ``--env-kwargs``, and a model from them."""
+"""Command-line options shared by the commands: ``key=value`` values, ``--env-kwargs``, and a model from them.
+
+``--env-kwargs`` also reads a file of keywords: an item ``@PATH`` is a JSON (or YAML) object of keywords, such as the
+calibrated model that ``python -m agents.cli.calibrate --out model.json`` writes; ``key=value`` items after it
+override its entries.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from agents.storage.files import DataLimits, read_data_file
 from mm_env.params import MarketParams
 from mm_env.presets import make_params
 
@@ -14,18 +21,25 @@ MAX_VALUE_CHARS = 1_000
 """The longest ``key=value`` value the commands read (a value is a number, a name or a short list)."""
 MAX_VALUE_DEPTH = 10
 """The deepest nesting of brackets in a ``key=value`` value."""
+KEYWORDS_FILE_LIMITS = DataLimits(bytes=10_000_000)
+"""How much of an ``@PATH`` file of keywords is read (a calibrated size law is at most a few thousand values)."""
 
 
 def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") -> dict[str, Any]:
-    """Parse ``key=value`` strings; values are Python literals (``0.002``, ``[1, 2]``, ``True``) or plain strings.
+    """Parse ``key=value`` strings (and ``@PATH`` files of them); values are Python literals or plain strings.
 
-    ``true`` and ``false`` in any case are the booleans too, as in YAML and on most command lines, and a bracketed
-    list's items may be plain strings too (``[inventory,time_left]``), as the shell leaves them without quotes. A
-    value longer than :data:`MAX_VALUE_CHARS` or nested deeper than :data:`MAX_VALUE_DEPTH` is refused (``ValueError``
-    naming it); text that is no literal stays a string, which the parameter's own check then names.
+    Values look like ``0.002``, ``[1, 2]`` or ``True``; an item ``@PATH`` adds the keywords of a JSON or YAML object
+    (:func:`keywords_file`), and later items override earlier ones. ``true`` and ``false`` in any case are the
+    booleans too, as in YAML and on most command lines, and a bracketed list's items may be plain strings too
+    (``[inventory,time_left]``), as the shell leaves them without quotes. A value longer than :data:`MAX_VALUE_CHARS`
+    or nested deeper than :data:`MAX_VALUE_DEPTH` is refused (``ValueError`` naming it); text that is no literal stays
+    a string, which the parameter's own check then names.
     """
     parsed: dict[str, Any] = {}
     for item in items or ():
+        if item.startswith("@"):
+            parsed.update(keywords_file(item[1:], what))
+            continue
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{what} takes key=value pairs; got {_shown(item)}")
@@ -36,6 +50,21 @@ def parse_key_values(items: Sequence[str] | None, what: str = "--env-kwargs") ->
             )
         parsed[key] = _value(text)
     return parsed
+
+
+def keywords_file(path: str, what: str = "--env-kwargs") -> dict[str, Any]:
+    """The keywords in a JSON or YAML file holding one object (``@PATH`` among ``key=value`` items).
+
+    ``ValueError`` in one line naming the file when it cannot be read, is too large, or holds no object of keywords.
+    """
+    try:
+        data = read_data_file(Path(path), KEYWORDS_FILE_LIMITS)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ValueError(f"{what} @{path}: cannot read the keywords: {reason}") from None
+    if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+        raise ValueError(f"{what} @{path}: must hold one object of keywords (a JSON object), not {type(data).__name__}")
+    return data
 
 
 def _shown(text: str) -> str:
@@ -73,7 +102,7 @@ def add_env_kwargs_argument(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="model parameters, e.g. lam=0.002 reward=mtm (or preset=easy)",
+        help="model parameters, e.g. lam=0.002 reward=mtm (or preset=easy); @model.json reads a file of them",
     )
 
 
