@@ -339,3 +339,10 @@ def test_the_limits_page_states_the_limits_the_code_checks():
     assert f"[2, {MAX_EPISODES:,}]" in page and f"at most {MAX_SIMULATED_STEPS:,} steps" in page
     assert f"±{MAX_MAGNITUDE:.0e}".replace("e+0", "e") in page and f"at most {MAX_DP_WORK:,}" in page
     assert f"at most {MAX_TRIALS:,} trials" in page and f"{MAX_SEEDS:,} seeds" in page
+    from agents.cli.options import KEYWORDS_FILE_LIMITS
+    from mm_env.data.readers import ReadLimits
+    from mm_env.data.steps import MAX_STEPS
+
+    assert f"at most {MAX_STEPS:,} steps" in page and f"{ReadLimits().rows:,} rows" in page
+    assert ReadLimits().bytes == 2**30 and "1 GiB uncompressed" in page
+    assert f"at most {KEYWORDS_FILE_LIMITS.bytes:,} bytes" in page
