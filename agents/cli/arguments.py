@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +18,8 @@ EXTRAS = {
     "matplotlib": "render",
     "pettingzoo": "multiagent",
     "ray": "ray",
+    "jax": "jax",
+    "optax": "jax",
 }
 """The optional packages the commands need, by top-level module, and the extra of ``mm_env`` that installs each."""
 
@@ -29,6 +32,8 @@ def missing_extra(error: ModuleNotFoundError, command: str, extra: str) -> str |
     module = (error.name or "").partition(".")[0]
     if module not in EXTRAS:
         return None
+    if EXTRAS[module] == "jax":  # only JAX runs need it, whatever the command's own extra
+        return f'{command}: error: no module named {module!r}: JAX runs need pip install -e ".[jax]"'
     first = " (install the PyTorch build for your machine first, see docs/installation.md)" if module == "torch" else ""
     return f'{command}: error: no module named {module!r}: {command} needs pip install "mm_env[{extra}]"{first}'
 
@@ -45,6 +50,14 @@ def run_with_extra(
             raise
         print(line, file=sys.stderr)
         return 2
+
+
+def missing_jax() -> str | None:
+    """One line saying how to install JAX, where ``jax`` or ``optax`` is missing (found without importing them)."""
+    for module in ("jax", "optax"):
+        if importlib.util.find_spec(module) is None:
+            return f'--backend jax needs {module}, which is not installed: pip install -e ".[jax]"'
+    return None
 
 
 def positive_integer(text: str) -> int:

@@ -21,7 +21,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from gymnasium import spaces
@@ -33,6 +33,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from agents.storage.files import DataLimits, atomic_write_bytes, parse_data, shown, write_json
 from agents.storage.run_folder import (
+    ARRAYS_MODEL_FILE,
     MODEL_FILE,
     PICKLED_STATISTICS_FILE,
     SAFE_LOADING_HELP,
@@ -237,11 +238,25 @@ def model_path(run_dir: Path, prefix: str = "") -> Path:
     return Path(run_dir) / f"{prefix}{MODEL_FILE}"
 
 
-def save_model(model: BaseAlgorithm, run_dir: Path, prefix: str = "") -> None:
+@runtime_checkable
+class ArraysModel(Protocol):
+    """A model saved as named arrays and a JSON header (a JAX run's, :mod:`agents.training.jax_backend`)."""
+
+    def saved_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The model's parameters by name, and what rebuilds its networks (plain JSON values)."""
+
+
+def save_model(model: BaseAlgorithm | ArraysModel, run_dir: Path, prefix: str = "") -> None:
     """Save ``{prefix}model.zip`` and, if the model's env normalises, ``{prefix}vecnormalize.json``, each atomically.
 
-    The statistics are written first, so a model file is never newer than the statistics it needs.
+    The statistics are written first, so a model file is never newer than the statistics it needs. A model saved as
+    named arrays (:class:`ArraysModel`) writes ``{prefix}model.json`` then ``{prefix}model.npz`` instead
+    (:func:`save_arrays`).
     """
+    if isinstance(model, ArraysModel):
+        arrays, header = model.saved_arrays()
+        save_arrays(run_dir, arrays, header, prefix)
+        return
     normalizer = find_vec_normalize(model.get_env())
     if normalizer is not None:
         save_statistics(normalizer, statistics_path(run_dir, prefix))
@@ -520,3 +535,75 @@ def load_model(path: Path, algo_class: type[BaseAlgorithm], expected: dict[str, 
     for warning in caught:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return model
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Models saved as named arrays (JAX runs)
+
+ARRAYS_HEADER_FILE = "model.json"
+"""Beside ``model.npz``: what rebuilds the networks (format, sizes, hyperparameters), plain JSON."""
+ARRAYS_HEADER_LIMITS = DataLimits(bytes=1024**2, values=10_000, depth=8)
+"""The most of ``model.json`` read: 1 MiB (a run writes about 1 KiB), 10,000 values, 8 levels."""
+MAX_ARRAYS = 256
+"""The most arrays ``model.npz`` may hold (a network of 16 hidden layers has 70)."""
+
+
+def arrays_paths(run_dir: Path, prefix: str = "") -> tuple[Path, Path]:
+    """``{prefix}model.npz`` and ``{prefix}model.json`` in the run folder."""
+    return Path(run_dir) / f"{prefix}{ARRAYS_MODEL_FILE}", Path(run_dir) / f"{prefix}{ARRAYS_HEADER_FILE}"
+
+
+def saved_model_path(run_dir: Path, prefix: str = "") -> Path:
+    """The run's saved model file: ``model.npz`` where a JAX run saved one, else ``model.zip`` (with ``prefix``)."""
+    arrays, _ = arrays_paths(run_dir, prefix)
+    return arrays if arrays.is_file() else model_path(run_dir, prefix)
+
+
+def save_arrays(run_dir: Path, arrays: dict[str, np.ndarray], header: dict[str, Any], prefix: str = "") -> None:
+    """Write named arrays as an uncompressed ``.npz`` and the header as JSON, each atomically (the JSON first)."""
+    arrays_path, header_path = arrays_paths(run_dir, prefix)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # the names are plain keys
+    write_json(header_path, header)
+    atomic_write_bytes(arrays_path, buffer.getvalue())
+
+
+def read_arrays_header(run_dir: Path, prefix: str = "") -> dict[str, Any]:
+    """``{prefix}model.json``, read within :data:`ARRAYS_HEADER_LIMITS`; :class:`RunFolderError` if missing, damaged."""
+    arrays_path, header_path = arrays_paths(run_dir, prefix)
+    if not arrays_path.is_file():
+        raise RunFolderError(f"{run_dir} has no {arrays_path.name}")
+    if not header_path.is_file():
+        raise RunFolderError(f"{run_dir} has no {header_path.name} (what rebuilds the networks of {arrays_path.name})")
+    header = read_run_file(header_path, ARRAYS_HEADER_LIMITS)
+    if not isinstance(header, dict):
+        raise RunFolderError(f"{header_path} is damaged: not a mapping")
+    return header
+
+
+def read_arrays(run_dir: Path, budget: int, prefix: str = "") -> dict[str, np.ndarray]:
+    """The named arrays of ``{prefix}model.npz`` (:func:`save_arrays`), read without unpickling anything.
+
+    Refused before anything is read if the file, or the arrays it declares, exceed ``budget`` bytes (what the run's
+    networks need, from its ``model.json``), or if it holds more than :data:`MAX_ARRAYS` arrays; NumPy then reads it
+    with ``allow_pickle=False``. :class:`RunFolderError` (one line) for a missing or damaged file.
+    """
+    arrays_path, _ = arrays_paths(run_dir, prefix)
+    if not arrays_path.is_file():
+        raise RunFolderError(f"{run_dir} has no {arrays_path.name}")
+    try:
+        if arrays_path.stat().st_size > budget:
+            raise RunFolderError(
+                f"{arrays_path}: {arrays_path.stat().st_size:,} bytes, more than the {budget:,} that the run's "
+                "networks need; refusing to read it"
+            )
+        with zipfile.ZipFile(arrays_path) as archive:
+            entries = archive.infolist()
+            if len(entries) > MAX_ARRAYS or sum(entry.file_size for entry in entries) > budget:
+                raise RunFolderError(f"{arrays_path}: more arrays or bytes than the run's networks have")
+        with np.load(arrays_path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except RunFolderError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        raise RunFolderError(f"{arrays_path} is damaged (truncated or not named arrays): {one_line(error)}") from None

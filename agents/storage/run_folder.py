@@ -45,6 +45,8 @@ STATUS_FILE = "run_status.json"
 ERROR_LOG = "error.log"
 EVALUATIONS_FILE = "evaluations.json"
 MODEL_FILE = "model.zip"
+ARRAYS_MODEL_FILE = "model.npz"
+"""A JAX run's model: its parameters as named arrays (with ``model.json``, its hyperparameters)."""
 STATISTICS_FILE = "vecnormalize.json"
 PICKLED_STATISTICS_FILE = "vecnormalize.pkl"  # what runs wrote before; refused, never loaded
 STATUSES = ("running", "finished", "interrupted", "failed")
@@ -101,7 +103,8 @@ class RunFailed(Exception):
 
     def message(self) -> str:
         """One line: what failed, and what the run folder holds."""
-        saved = f"the model as it was is in {self.run_dir / MODEL_FILE}" if self.model_saved else "no model was saved"
+        name = ARRAYS_MODEL_FILE if (Path(self.run_dir) / ARRAYS_MODEL_FILE).is_file() else MODEL_FILE
+        saved = f"the model as it was is in {self.run_dir / name}" if self.model_saved else "no model was saved"
         where = f"the traceback is in {self.log}" if self.log is not None else f"no {ERROR_LOG} could be written"
         if not self.status_written:
             where += f", and {STATUS_FILE} could not be updated (it may still say running)"
@@ -324,12 +327,14 @@ def describe_status(run_dir: Path) -> str:
 
 def _left(run_dir: Path, status: dict[str, Any]) -> str:
     """What a killed run left: which model, saved at which step."""
-    if (run_dir / MODEL_FILE).is_file():
-        steps = status.get("model_timesteps")
-        at = f" at step {_steps(steps)}" if steps is not None else ""
-        return f"the model is the last one saved{at} ({MODEL_FILE}, before the final comparison)"
-    if (run_dir / f"best_{MODEL_FILE}").is_file():
-        return f"no final model was saved; best_{MODEL_FILE} holds the best periodic evaluation's model"
+    for name in (MODEL_FILE, ARRAYS_MODEL_FILE):
+        if (run_dir / name).is_file():
+            steps = status.get("model_timesteps")
+            at = f" at step {_steps(steps)}" if steps is not None else ""
+            return f"the model is the last one saved{at} ({name}, before the final comparison)"
+    for name in (MODEL_FILE, ARRAYS_MODEL_FILE):
+        if (run_dir / f"best_{name}").is_file():
+            return f"no final model was saved; best_{name} holds the best periodic evaluation's model"
     return "no model was saved"
 
 
@@ -405,6 +410,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "continue_from": (str,),
     "hyperparams_complete": (bool,),
     "progress_bar": (bool,),
+    "backend": (str,),
+    "seeds": (int,),
 }
 _TYPE_NAMES = {str: "a string", dict: "a mapping", int: "an integer", bool: "true or false"}
 _KEYWORD_MAPPINGS = ("env_kwargs", "hyperparams", "params")  # keyword arguments: their keys must be names

@@ -17,8 +17,12 @@ import mm_env
 from agents.evaluation.tuning import tuning_problem
 from agents.training.family import MarketFamily
 from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs, load_hyperparams
-from mm_env.limits import check_episodes, check_seed, simulation_problem
+from mm_env.limits import MAX_SEED, check_episodes, check_seed, simulation_problem
 
+BACKENDS = ("sb3", "jax")
+"""The training backends: Stable-Baselines3 (every algorithm), or PPO on JAX (one market maker)."""
+MAX_SEEDS = 1024
+"""The most seeds one JAX run trains at once."""
 PERIODIC_EVAL_SEED = 1_000_000  # + the run's seed: the same episodes at every periodic evaluation
 FINAL_EVAL_SEED = 2_000_000  # + the run's seed: episodes the agent was never selected on
 
@@ -44,6 +48,10 @@ class RunConfig:
     hyperparams_complete: bool = False
     progress_bar: bool = False
     verbose: int = 0
+    backend: str = "sb3"
+    """``sb3`` (Stable-Baselines3 on PyTorch) or ``jax`` (PPO on JAX, :mod:`agents.training.jax_ppo`)."""
+    seeds: int = 1
+    """Seeds trained at once (``jax`` only): ``seed``, ``seed + 1``, … ``seed + seeds − 1``."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +84,17 @@ def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:
     """The checked hyperparameters, number of envs, budget and evaluation period of a run (``ValueError`` if bad)."""
     if config.algo not in ALGORITHMS:
         raise ValueError(f"--algo {config.algo!r} is not one of {sorted(ALGORITHMS)}")
-    if config.hyperparams_complete:
+    _check_backend(config)
+    if config.backend == "jax":
+        from agents.training.jax_backend import jax_hyperparams  # imports JAX: for --backend jax only
+
+        hyperparams = jax_hyperparams(config.hyperparams, config.n_envs)
+    elif config.hyperparams_complete:
         hyperparams = copy.deepcopy(config.hyperparams)
     else:
         hyperparams = load_hyperparams(config.algo, config.env_id, config.hyperparams)
-    algorithm_kwargs(config.algo, hyperparams, n_actions=2)
+    if config.backend == "sb3":
+        algorithm_kwargs(config.algo, hyperparams, n_actions=2)
     n_envs = _count("n_envs", config.n_envs or hyperparams.get("n_envs", 1))
     timesteps = _count("timesteps", config.timesteps or float(hyperparams.get("n_timesteps", 1_000_000)))
     eval_freq = _count("eval_freq", config.eval_freq or max(timesteps // 10, 1))
@@ -91,6 +105,27 @@ def run_settings(config: RunConfig) -> tuple[dict[str, Any], int, int, int]:
     if problem is not None:
         raise ValueError(problem)
     return hyperparams, n_envs, timesteps, eval_freq
+
+
+def _check_backend(config: RunConfig) -> None:
+    """The backend, and what it allows: JAX trains PPO only; several seeds at once need JAX (``ValueError``)."""
+    if config.backend not in BACKENDS:
+        raise ValueError(f"--backend {config.backend!r} is not one of {list(BACKENDS)}")
+    if config.backend == "jax" and config.algo != "ppo":
+        raise ValueError(f"--backend jax trains PPO only, not --algo {config.algo}")
+    seeds = config.seeds
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds {seeds!r} is invalid: must be an integer in [1, {MAX_SEEDS}]")
+    if seeds > 1 and config.backend != "jax":
+        raise ValueError(f"--seeds {seeds} trains several seeds at once with --backend jax only")
+    if seeds > 1:
+        check_seed(config.seed, "--seed")
+        last = config.seed + seeds - 1
+        if last > MAX_SEED:
+            raise ValueError(
+                f"--seed {config.seed} with --seeds {seeds} is invalid: "
+                f"the last seed, {last}, must be at most 2**32 - 1"
+            )
 
 
 def size_problem(prepared: PreparedRun) -> str | None:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -38,7 +38,14 @@ from agents.training.families import family_of
 from agents.training.family import FinalReport, MarketFamily, recorded_params_note, saved_env_kwargs
 from agents.training.hyperparameters import ALGORITHMS
 from agents.training.interrupts import InterruptOnce
+from agents.training.market import OneMarketMaker
 from agents.training.tensorboard import close_logger, hparams_of, quiet_writer_threads, write_layout
+
+if TYPE_CHECKING:  # the JAX backend imports JAX: only for --backend jax
+    from agents.training.jax_backend import JaxPPOModel
+
+    # A run's model: an SB3 algorithm, or PPO on JAX (--backend jax, agents.training.jax_backend).
+    Model = BaseAlgorithm | JaxPPOModel
 
 
 def prepare(config: RunConfig) -> PreparedRun:
@@ -47,6 +54,10 @@ def prepare(config: RunConfig) -> PreparedRun:
     config = with_entry_env_kwargs(config, hyperparams)
     family = family_of(config.env_id).from_env(config.env_id, config.env_kwargs)
     family.check_n_envs(n_envs)
+    if config.backend == "jax" and not isinstance(family, OneMarketMaker):
+        raise ValueError(
+            f"--backend jax trains one market maker only (mm_env/MarketMaking-v0 and its presets), not {config.env_id}"
+        )
     return PreparedRun(config, family, hyperparams, n_envs, timesteps, eval_freq)
 
 
@@ -55,9 +66,21 @@ def next_run_dir(log_dir: Path, algo: str, env_id: str) -> Path:
     return files.new_numbered_folder(log_dir, f"{algo}_{env_id.split('/')[-1].split(':')[-1]}")
 
 
-def build_model(prepared: PreparedRun, continue_from: Path | None = None) -> BaseAlgorithm:
-    """The training env and the algorithm on it: new, or loaded from a saved run to continue it."""
+def build_model(prepared: PreparedRun, continue_from: Path | None = None) -> Model:
+    """The training env and the algorithm on it: new, or loaded from a saved run to continue it.
+
+    With ``--backend jax``, a new :class:`~agents.training.jax_backend.JaxPPOModel` (a JAX run is not continued:
+    :class:`RunFolderError`).
+    """
     config, hyperparams = prepared.config, prepared.hyperparams
+    if config.backend == "jax":
+        if continue_from is not None:
+            raise RunFolderError(f"{continue_from}: a JAX run cannot be continued; start a new run")
+        from agents.training.jax_backend import build_jax_model
+
+        family = prepared.family
+        assert isinstance(family, OneMarketMaker)  # prepare() refuses the other families
+        return build_jax_model(family.config, hyperparams, config.seed, config.seeds, prepared.timesteps)
     venv = prepared.family.make_env(prepared.n_envs, config.seed, hyperparams.get("normalize"))
     return model_on(venv, config.algo, hyperparams, config.seed, config.device, config.verbose, continue_from)
 
@@ -65,7 +88,8 @@ def build_model(prepared: PreparedRun, continue_from: Path | None = None) -> Bas
 def start_run(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """A new run folder with its ``config.yaml``: every setting, the full model parameters and the versions."""
     config = prepared.config
-    run_dir = next_run_dir(Path(config.log_dir), config.algo, config.env_id)
+    name = config.algo if config.backend == "sb3" else f"{config.algo}_{config.backend}"  # ppo_jax_…
+    run_dir = next_run_dir(Path(config.log_dir), name, config.env_id)
     saved = {
         **asdict(config),
         "n_envs": prepared.n_envs,
@@ -74,10 +98,18 @@ def start_run(prepared: PreparedRun, continue_from: Path | None = None) -> tuple
         "hyperparams": prepared.hyperparams,
         "params": prepared.family.recorded_params(),
         "continue_from": str(continue_from) if continue_from else None,
-        "versions": versions(),
+        "versions": {**versions(), **_backend_versions(config.backend)},
     }
     run_folder.write_config(run_dir, saved)
     return run_dir, saved
+
+
+def _backend_versions(backend: str) -> dict[str, str]:
+    if backend != "jax":
+        return {}
+    from agents.training.jax_backend import jax_versions
+
+    return jax_versions()
 
 
 def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Path, bool]:
@@ -104,9 +136,11 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         evaluation = family.periodic_evaluation(model, run_dir, prepared.eval_freq, config.eval_episodes, seed)
         write_layout(model.logger, family.layout())
         label = f" ({family.label})" if family.label else ""
+        seeds = f", {config.seeds} seeds at once" if config.seeds > 1 else ""
+        on = " (JAX)" if config.backend == "jax" else ""
         print(
-            f"training {config.algo.upper()} on {config.env_id}{label} for {prepared.timesteps:,} steps "
-            f"({prepared.n_envs} envs); run: {run_dir}"
+            f"training {config.algo.upper()}{on} on {config.env_id}{label} for {prepared.timesteps:,} steps "
+            f"({prepared.n_envs} envs{seeds}); run: {run_dir}"
         )
         return evaluation
 
@@ -120,7 +154,7 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
     )
 
 
-def log_summary(model: BaseAlgorithm, report: FinalReport, saved: dict[str, Any], run_name: str) -> None:
+def log_summary(model: Model, report: FinalReport, saved: dict[str, Any], run_name: str) -> None:
     """The end of the run in TensorBoard: HParams (the settings actually run) and the comparison's short table.
 
     HParams' metrics are the last periodic evaluation's (that of the final model, exact where it can be): scalars
@@ -141,7 +175,7 @@ def training_callbacks(hyperparams: dict[str, Any]) -> list[BaseCallback]:
 
 
 def conduct_run(
-    model: BaseAlgorithm,
+    model: Model,
     run_dir: Path,
     begin: Callable[[], PeriodicEvaluation],
     compare: Callable[[], None],
@@ -153,12 +187,12 @@ def conduct_run(
     """Everything a run does once its folder exists, with its status recorded in ``run_status.json`` at each step.
 
     ``begin`` sets up the logger and returns the periodic evaluation; then the model learns (with the callbacks that
-    ``hyperparams`` asks for, :func:`training_callbacks`), is saved, evaluated once more and ``compare`` runs the
-    final comparison. The first Ctrl-C or SIGTERM stops the run and later ones wait
-    (:class:`~agents.training.interrupts.InterruptOnce`): while it learns (or sets up), what was learned is saved,
-    the run marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all the same, the
-    run marked interrupted and the way to redo the comparison printed. Any exception saves the model as it is,
-    writes the traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
+    ``hyperparams`` asks for, :func:`training_callbacks`; a JAX model runs its own chunks and schedules), is saved,
+    evaluated once more and ``compare`` runs the final comparison. The first Ctrl-C or SIGTERM stops the run and
+    later ones wait (:class:`~agents.training.interrupts.InterruptOnce`): while it learns (or sets up), what was
+    learned is saved, the run marked interrupted and ``(run_dir, True)`` returned; after that, the model is saved all
+    the same, the run marked interrupted and the way to redo the comparison printed. Any exception saves the model as
+    it is, writes the traceback to ``error.log``, marks the run failed and raises :class:`RunFailed`.
     """
     evaluation: PeriodicEvaluation | None = None
     model_saved, stage = False, "training"
@@ -167,9 +201,12 @@ def conduct_run(
             run_folder.write_status(run_dir, "running", model.num_timesteps)
             try:
                 evaluation = begin()
-                resume = continue_from is not None
-                callbacks = [evaluation, *training_callbacks(hyperparams)]
-                interrupted = learn(model, timesteps, progress_bar, callbacks, resume)
+                if isinstance(model, BaseAlgorithm):
+                    resume = continue_from is not None
+                    callbacks = [evaluation, *training_callbacks(hyperparams)]
+                    interrupted = learn(model, timesteps, progress_bar, callbacks, resume)
+                else:  # PPO on JAX: chunks of updates, the evaluation between them
+                    interrupted = model.train_for(evaluation, timesteps)
             except KeyboardInterrupt:  # during the set-up
                 print("\ninterrupted: saving what has been learned")
                 interrupted = True
@@ -179,7 +216,9 @@ def conduct_run(
                 _write_evaluations(run_dir, evaluation)
                 run_folder.write_status(run_dir, "interrupted", model.num_timesteps, "interrupted during training")
                 close_logger(getattr(model, "_logger", None))
-                print(f"saved {models.model_path(run_dir)}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}")
+                print(
+                    f"saved {models.saved_model_path(run_dir)}; compare it with: {TRAIN_COMMAND} --evaluate {run_dir}"
+                )
                 return run_dir, True
             try:
                 models.save_model(model, run_dir)  # atomic: a signal during it leaves no half-written file
@@ -216,7 +255,7 @@ def _write_evaluations(run_dir: Path, evaluation: PeriodicEvaluation | None) -> 
 
 
 def _record_failure(
-    model: BaseAlgorithm,
+    model: Model,
     run_dir: Path,
     evaluation: PeriodicEvaluation | None,
     model_saved: bool,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import gymnasium as gym
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from agents.exact.dp import table_memory_reason
@@ -93,9 +92,13 @@ class MarketFamily(Protocol):
         """Compute the reference the run is judged against (it may take seconds: before the run folder exists)."""
 
     def periodic_evaluation(
-        self, model: BaseAlgorithm, run_dir: Path, eval_freq: int, episodes: int, seed: int
+        self, model: Any, run_dir: Path, eval_freq: int, episodes: int, seed: int
     ) -> PeriodicEvaluation:
-        """The callback that judges the model every ``eval_freq`` steps and logs it under ``eval/``."""
+        """The callback that judges the model every ``eval_freq`` steps and logs it under ``eval/``.
+
+        ``model`` is an SB3 algorithm, or a JAX run's model (:class:`agents.training.jax_backend.JaxPPOModel`), which
+        acts and saves like one.
+        """
 
     def layout(self) -> Layout:
         """TensorBoard's custom-scalars charts of a run."""

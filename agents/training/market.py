@@ -6,23 +6,26 @@ standard baseline set on common random numbers (:func:`agents.evaluation.compare
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 import mm_env  # noqa: F401  (registers the ids)
-from agents.evaluation.compare import baseline_policies, compare
+from agents.evaluation.compare import PolicyReport, baseline_policies, compare
 from agents.evaluation.figures import episode_figure, policy_figure
 from agents.evaluation.report import COMPACT_COLUMNS, markdown_table, write_report
 from agents.evaluation.rollout import episode_history
 from agents.evaluation.tuning import best_tuned_heuristic
 from agents.exact.dp import exact_solution
 from agents.policies.base import Policy
-from agents.policies.learned import SB3Policy
+from agents.policies.learned import ObservationPolicy, SB3Policy
 from agents.policies.tabular import DP_NAME
 from agents.storage import files, models
 from agents.storage.run_folder import RunFolderError
@@ -117,11 +120,17 @@ class OneMarketMaker:
         """The agent against the DP (or the best tuned heuristic) and the article rule."""
         return market_maker_layout("dp" if exact_solution(self.params) is not None else "best_heuristic")
 
-    def load_agents(self, run_dir: Path, saved: dict[str, Any], device: str) -> list[SB3Policy]:
-        """The final model and, if kept, the best periodic evaluation's, as policies."""
+    def load_agents(self, run_dir: Path, saved: dict[str, Any], device: str) -> list[ObservationPolicy]:
+        """The final model and, if kept, the best periodic evaluation's, as policies.
+
+        A JAX run's (``backend: jax``) are :class:`~agents.training.jax_backend.JaxPolicy`: one per seed, and the
+        best evaluation's where the run trained one seed.
+        """
         config, hyperparams = self.config, saved.get("hyperparams") or {}
+        if saved.get("backend") == "jax":
+            return _jax_agents(run_dir, config)
         label = saved["algo"].upper()
-        agents = []
+        agents: list[ObservationPolicy] = []
         for prefix, name in (("", f"{label} (final)"), ("best_", f"{label} (best evaluation)")):
             path = models.model_path(run_dir, prefix)
             if not path.exists():
@@ -139,7 +148,7 @@ class OneMarketMaker:
             raise RunFolderError(f"{run_dir} has no {models.model_path(run_dir).name} (nor a best model)")
         return agents
 
-    def final_comparison(self, agents: list[SB3Policy], episodes: int, seed: int, out_dir: Path) -> FinalReport:
+    def final_comparison(self, agents: list[ObservationPolicy], episodes: int, seed: int, out_dir: Path) -> FinalReport:
         """The agents against the baselines of :func:`~agents.evaluation.compare.baseline_policies`.
 
         The DP optimum where it exists, the article's rule (published and tuned), the linear skew (tuned and the
@@ -153,9 +162,15 @@ class OneMarketMaker:
         print(f"final comparison: {len(policies)} policies on {episodes:,} common-random-number episodes", flush=True)
         rows = compare(policies, params, episodes, seed, benchmark=benchmark, progress=_print_now)
         table = markdown_table(rows, benchmark)
-        print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}")
+        seeds = seeds_summary(agents, rows, benchmark)
+        seeds_line = "" if seeds is None else f"\n\n{seeds['line']}"
+        print(f"\n{episodes:,} common-random-number episodes (seed {seed}):\n{table}{seeds_line}")
+        meta: dict[str, Any] = {"episodes": episodes, "seed": seed, **({"seeds": seeds} if seeds else {})}
         with files.staged_files(out_dir) as staging:  # write_report writes plain files: staged, then renamed
-            write_report(rows, params, staging, {"episodes": episodes, "seed": seed}, benchmark)
+            write_report(rows, params, staging, meta, benchmark)
+            if seeds_line:
+                with (staging / "comparison.md").open("a") as report:
+                    report.write(seeds_line.lstrip("\n") + "\n")
         markov_agents = [agent for agent, row in zip(agents, rows, strict=False) if row.exact_return is not None]
         shown = [*baselines[:5], *markov_agents]
         files.write_figure(policy_figure(shown, params), out_dir / "policies.png")
@@ -166,7 +181,7 @@ class OneMarketMaker:
         tag = "dp" if benchmark is None else "best_heuristic"
         note = "\n\nAll columns (P&L, risk, inventory, fills, spread): comparison.md in the run folder."
         return FinalReport(
-            markdown_table(rows, benchmark, columns=COMPACT_COLUMNS) + note,
+            markdown_table(rows, benchmark, columns=COMPACT_COLUMNS) + seeds_line + note,
             (f"eval/exact_pct_of_{tag}", f"eval/pct_of_{tag}", "eval/mean_return"),
         )
 
@@ -194,3 +209,49 @@ class OneMarketMaker:
             benchmark_value=float(value),
             exact=benchmark == DP_NAME,
         )
+
+
+def _jax_agents(run_dir: Path, config: EnvConfig) -> list[ObservationPolicy]:
+    """A JAX run's final model (one policy per seed) and, for one seed, the best evaluation's, if kept."""
+    from agents.training.jax_backend import LABEL, load_jax_policies  # imports JAX: for JAX runs only
+
+    if not models.arrays_paths(run_dir)[0].exists() and not models.arrays_paths(run_dir, "best_")[0].exists():
+        raise RunFolderError(f"{run_dir} has no {models.arrays_paths(run_dir)[0].name} (nor a best model)")
+    agents: list[ObservationPolicy] = []
+    if models.arrays_paths(run_dir)[0].exists():
+        agents.extend(load_jax_policies(run_dir, config, "", f"{LABEL} (final)"))
+    if len(agents) <= 1 and models.arrays_paths(run_dir, "best_")[0].exists():
+        agents.extend(load_jax_policies(run_dir, config, "best_", f"{LABEL} (best evaluation)"))
+    return agents
+
+
+def seeds_summary(
+    agents: Sequence[ObservationPolicy], rows: Sequence[PolicyReport], benchmark: str | None
+) -> dict[str, Any] | None:
+    """The mean ± standard error over the seeds of a run of several (agents with a ``seed``), or ``None``.
+
+    Of the exact return as % of the DP optimum where every seed has one, else of the Monte Carlo % of the benchmark.
+    Holds ``line`` (for the table), ``mean``, ``se``, ``n``, ``exact`` and ``by_seed``.
+    """
+    seeded = [
+        (agent, row) for agent, row in zip(agents, rows, strict=False) if getattr(agent, "seed", None) is not None
+    ]
+    if len(seeded) < 2:
+        return None
+    dp = next((row.exact_return for row in rows if row.policy == DP_NAME), None)
+    exact = dp is not None and dp != 0 and all(row.exact_return is not None for _, row in seeded)
+    values: list[float] = []
+    for _, row in seeded:
+        if exact:
+            assert row.exact_return is not None and dp is not None
+            values.append(100.0 * row.exact_return / dp)
+        elif row.pct_of_benchmark is not None:
+            values.append(row.pct_of_benchmark)
+    if len(values) < 2:
+        return None
+    mean, se = float(np.mean(values)), float(np.std(values, ddof=1) / math.sqrt(len(values)))
+    what = "exact return, % of the DP optimum" if exact else f"Monte Carlo return, % of the {benchmark or 'benchmark'}"
+    label = seeded[0][1].policy.split(" seed ")[0]
+    line = f"{label}, {len(values)} seeds: {mean:.2f} ± {se:.2f} ({what}; mean ± s.e. over the seeds)"
+    by_seed = {str(getattr(agent, "seed", None)): value for (agent, _), value in zip(seeded, values, strict=False)}
+    return {"line": line, "mean": mean, "se": se, "n": len(values), "exact": exact, "by_seed": by_seed}
