@@ -256,11 +256,30 @@ def _finish(
 
     ``no_pure`` marks the stage games without a pure equilibrium, ``(T, 2, N²)`` (``None``: there are none).
     """
-    bid, ask = joint_tables(tree, *ticks)
     mean, moment = moments(tree, ticks, second=True)
+    certificate = certificates(tree, ticks, mean) if certify else None
+    return _finish_tables(tree, kind, ticks, value, no_pure, largest_stage_gain, mean, moment, certificate)
+
+
+def _finish_tables(
+    tree: Tree,
+    kind: str,
+    ticks: tuple[np.ndarray, np.ndarray],
+    value: np.ndarray,
+    no_pure: np.ndarray | None,
+    largest_stage_gain: float,
+    mean: np.ndarray,
+    moment: np.ndarray,
+    certificate: NashConv | None,
+    tables: tuple[np.ndarray, np.ndarray] | None = None,
+) -> GameSolution:
+    """The solution of the tables ``ticks`` given their moments ``(2, T + 1, N²)`` and certificates.
+
+    ``tables``: the offset tables ``(bid, ask)`` of :func:`joint_tables`, where the caller has them.
+    """
+    bid, ask = joint_tables(tree, *ticks) if tables is None else tables
     start = start_index(tree)
     std = np.sqrt(np.maximum(moment[:, 0, start] - mean[:, 0, start] ** 2, 0.0))
-    certificate = certificates(tree, ticks, mean) if certify else None
     # The solver's own values: the evaluation recomputes them by another route, the tests compare the two.
     shaped = value.reshape(2, tree.T + 1, tree.n_levels, tree.n_levels)
     count = on_path = 0
