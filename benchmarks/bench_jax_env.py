@@ -1,12 +1,16 @@
 """Throughput of the JAX environment against the NumPy vector env: environment steps per second, same process.
 
 Run: ``python benchmarks/bench_jax_env.py`` (``--quick`` for a smoke run, ``--sizes 4096 65536``, ``--all-cores`` to
-let both use every core, ``--markdown`` for a table of docs/jax.md). The JAX figure is ``MarketMakingEnv.step``
-(auto-reset and ``info`` included) ``vmap``-ped over the environments and rolled with ``lax.scan`` inside one
-``jit``; the NumPy figure is ``gym.make_vec("mm_env/MarketMaking-v0", n)`` stepped from Python, each with the same
-constant action. The ratio is measured in one process, right after each other, because the machine is shared and
-noisy. By default the process pins itself to one core (XLA's threads included), so that figures are per core. On a
-GPU the same command measures the JAX step on the device (the NumPy figure stays on the CPU).
+let both use every core, ``--markdown`` for a table of docs/jax.md).
+
+Two JAX figures, each ``MarketMakingEnv.step`` (auto-reset and ``info`` included) rolled with ``lax.scan`` inside one
+``jit``: ``vmap``-ped over the environments with a key each (gymnax's way), and stepping the batch of ``reset_batch``
+with one key per step (every environment's draws at once, as the NumPy vector env draws them). The NumPy figure is
+``gym.make_vec("mm_env/MarketMaking-v0", n)`` stepped from Python. All take the same constant action.
+
+The ratios are measured in one process, right after each other, because the machine is shared and noisy. By default
+the process pins itself to one core (XLA's threads included), so that figures are per core. On a GPU the same command
+measures the JAX steps on the device (the NumPy figure stays on the CPU).
 """
 
 from __future__ import annotations
@@ -41,22 +45,30 @@ def numpy_rate(num_envs: int, steps: int) -> float:
     return num_envs * steps / elapsed
 
 
-def jax_rate(num_envs: int, steps: int) -> float:
+def jax_rate(num_envs: int, steps: int, batched: bool) -> float:
     env = MarketMakingEnv()
     params = env.default_params
     action = jnp.full((num_envs, 2), OFFSET_ACTION, dtype=jnp.float32)
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    vmapped = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def step(key, state):
+        if batched:  # the whole batch's draws from one key
+            return env.step(key, state, action, params)
+        return vmapped(jax.random.split(key, num_envs), state, action, params)
 
     @jax.jit
     def roll(key, state):
         def body(carry, step_key):
             state, total = carry
-            _, state, reward, *_ = step(jax.random.split(step_key, num_envs), state, action, params)
+            _, state, reward, *_ = step(step_key, state)
             return (state, total + reward.sum()), None
 
         return jax.lax.scan(body, (state, jnp.zeros(())), jax.random.split(key, steps))[0]
 
-    _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), num_envs), params)
+    if batched:
+        _, state = env.reset_batch(jax.random.key(0), num_envs, params)
+    else:
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), num_envs), params)
     jax.block_until_ready(roll(jax.random.key(1), state))  # compile
     start = time.perf_counter()
     jax.block_until_ready(roll(jax.random.key(2), state))
@@ -88,22 +100,27 @@ def main() -> None:
     rows = []
     for n in sizes:
         steps = 20 if args.quick else max(20, 2_000_000 // n)
-        ratios, numpy_rates, jax_rates = [], [], []
+        runs = []
         for _ in range(1 if args.quick else args.repeats):
-            numpy_rates.append(numpy_rate(n, steps))
-            jax_rates.append(jax_rate(n, steps))
-            ratios.append(jax_rates[-1] / numpy_rates[-1])
-        rows.append((n, statistics.median(numpy_rates), statistics.median(jax_rates), statistics.median(ratios)))
+            numpy_value = numpy_rate(n, steps)
+            keyed, batched = jax_rate(n, steps, batched=False), jax_rate(n, steps, batched=True)
+            runs.append((numpy_value, keyed, batched, keyed / numpy_value, batched / numpy_value))
+        rows.append((n, *(statistics.median(column) for column in zip(*runs, strict=True))))
         if not args.markdown:
-            _, numpy_value, jax_value, ratio = rows[-1]
+            _, numpy_value, keyed, batched, keyed_ratio, batched_ratio = rows[-1]
             print(
-                f"{n:>7} envs  NumPy vector env {numpy_value:>12,.0f}/s  JAX {jax_value:>12,.0f}/s  ratio {ratio:.2f}"
+                f"{n:>7} envs  NumPy {numpy_value:>12,.0f}/s  JAX, a key per env {keyed:>12,.0f}/s ({keyed_ratio:.2f}×)"
+                f"  JAX, one key per step {batched:>12,.0f}/s ({batched_ratio:.2f}×)"
             )
     if args.markdown:
-        print("| environments | NumPy vector env (steps/s) | JAX, `lax.scan` (steps/s) | JAX / NumPy |")
-        print("|---:|---:|---:|---:|")
-        for n, numpy_value, jax_value, ratio in rows:
-            print(f"| {n:,} | {numpy_value:,.0f} | {jax_value:,.0f} | {ratio:.2f} |")
+        print(
+            "| environments | NumPy vector env (steps/s) | JAX, `vmap`, a key per env (steps/s) | × NumPy "
+            "| JAX, the batch with one key (steps/s) | × NumPy |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|")
+        for n, numpy_value, keyed, batched, keyed_ratio, batched_ratio in rows:
+            cells = (f"{n:,}", f"{numpy_value:,.0f}", f"{keyed:,.0f}", f"{keyed_ratio:.2f}", f"{batched:,.0f}")
+            print(f"| {' | '.join(cells)} | {batched_ratio:.2f} |")
 
 
 if __name__ == "__main__":

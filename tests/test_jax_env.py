@@ -293,3 +293,25 @@ def test_the_core_imports_without_jax_and_the_backend_names_its_extra():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert 'pip install -e ".[jax]"' in result.stdout
+
+
+def test_a_batch_steps_with_one_key_as_numpys_batch_on_the_same_draws(x64):
+    env = MarketMakingEnv(preset="informed", T=4)
+    params = env.default_params
+    obs, state = env.reset_batch(jax.random.key(0), 6)
+    assert obs.shape == (6, 2) and state.inventory.shape == (6,)
+    np_state = initial_state(params, 6)
+    actions = np.random.default_rng(4).uniform(-1, 1, (4, 6, 2))
+    for t in range(4):
+        key = jax.random.key(10 + t)
+        obs, state, reward, terminated, truncated, info = env.step(key, state, jnp.asarray(actions[t]), params)
+        draws = Draws(*(None if d is None else np.asarray(d) for d in jax_sample_draws(key, params, (6,))))
+        bid, ask = env.config.decode(actions[t], 6)
+        np_state, outcome = transition(np_state, bid, ask, draws, params, NUMPY)
+        np.testing.assert_allclose(np.asarray(reward), outcome.reward, rtol=1e-12, atol=1e-12)
+        assert terminated.shape == truncated.shape == (6,) and bool(terminated.all()) == (t == 3)
+        if t < 3:
+            np.testing.assert_allclose(np.asarray(state.cash), np_state.cash, rtol=1e-12, atol=1e-12)
+    assert int(state.t.max()) == 0 and info["final_observation"].shape == (6, 2)  # every env started again
+    with pytest.raises(ValueError, match="num_envs=0 is invalid"):
+        env.reset_batch(jax.random.key(0), 0)

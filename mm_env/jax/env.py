@@ -12,6 +12,7 @@ from mm_env.dynamics import MarketState, transition, wealth
 from mm_env.jax.core import initial_state, sample_draws
 from mm_env.jax.namespace import JAX
 from mm_env.jax.spaces import Box
+from mm_env.limits import MAX_EPISODES
 from mm_env.params import MarketParams
 from mm_env.spaces import FEATURES, ActionDecoder
 
@@ -121,19 +122,26 @@ class MarketMakingEnv:
         params = self.default_params if params is None else params
         return cast(jax.Array, state.t >= params.T)
 
-    def reset_env(self, key: jax.Array, params: MarketParams) -> tuple[jax.Array, MarketState]:
-        """The start of an episode (deterministic: the randomness is in the steps)."""
-        state = initial_state(params)
+    def reset_env(
+        self, key: jax.Array, params: MarketParams, shape: tuple[int, ...] = ()
+    ) -> tuple[jax.Array, MarketState]:
+        """The start of an episode (deterministic: the randomness is in the steps), or of a batch of that shape."""
+        state = initial_state(params, shape)
         return self.get_obs(state, params), state
 
     def step_env(
         self, key: jax.Array, state: MarketState, action: jax.Array, params: MarketParams
     ) -> tuple[jax.Array, MarketState, jax.Array, jax.Array, dict[str, Any]]:
-        """One step without the auto-reset: ``(obs, state, reward, terminated, info)``."""
+        """One step without the auto-reset: ``(obs, state, reward, terminated, info)``.
+
+        One environment (a state of shape ``()``, an action ``(2,)``) or a batch (a state of shape ``(n,)``, actions
+        ``(n, 2)``), whose draws come from the one key at once.
+        """
         action_array: Any = jnp.asarray(action, dtype=float)  # typed as any: the model's functions take it untyped
-        offsets = ActionDecoder(params, self.config.normalize_actions).offsets(action_array, JAX)
-        bid, ask = offsets[0], offsets[1]  # type: ignore[index]  # a JAX array of shape (2,)
-        after, outcome = transition(state, bid, ask, sample_draws(key, params), params, JAX)
+        offsets: Any = ActionDecoder(params, self.config.normalize_actions).offsets(action_array, JAX)
+        bid, ask = offsets[..., 0], offsets[..., 1]
+        draws = sample_draws(key, params, jnp.shape(state.t))
+        after, outcome = transition(state, bid, ask, draws, params, JAX)
         info = {
             "inventory": after.inventory,
             "mid": after.mid,
@@ -158,13 +166,31 @@ class MarketMakingEnv:
     def step(
         self, key: jax.Array, state: MarketState, action: jax.Array, params: MarketParams | None = None
     ) -> StepResult:
-        """One step, then a new episode if this one ended: ``(obs, state, reward, terminated, truncated, info)``."""
+        """One step, then a new episode if this one ended: ``(obs, state, reward, terminated, truncated, info)``.
+
+        Also steps a batch from :meth:`reset_batch` (actions ``(n, 2)``; every output gains the batch axis).
+        """
         return _step(self, key, state, action, self.default_params if params is None else params)
 
+    def reset_batch(
+        self, key: jax.Array, num_envs: int, params: MarketParams | None = None
+    ) -> tuple[jax.Array, MarketState]:
+        """Start ``num_envs`` episodes at once: observations ``(n, d)`` and a state of arrays ``(n,)``.
 
-@jax.jit(static_argnames=("env",))
-def _reset(env: MarketMakingEnv, key: jax.Array, params: MarketParams) -> tuple[jax.Array, MarketState]:
-    return env.reset_env(key, params)
+        :meth:`step` then steps the whole batch with one key, drawing every environment's random numbers at once, as
+        the NumPy vector env does; ``jax.vmap`` over per-environment keys (gymnax's way) gives the same model with
+        other draws, and costs a random-key derivation per environment and step.
+        """
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= num_envs <= MAX_EPISODES:
+            raise ValueError(f"num_envs={num_envs!r} is invalid: must be an integer in [1, {MAX_EPISODES:,}]")
+        return _reset(self, key, self.default_params if params is None else params, (num_envs,))
+
+
+@jax.jit(static_argnames=("env", "shape"))
+def _reset(
+    env: MarketMakingEnv, key: jax.Array, params: MarketParams, shape: tuple[int, ...] = ()
+) -> tuple[jax.Array, MarketState]:
+    return env.reset_env(key, params, shape)
 
 
 @jax.jit(static_argnames=("env",))
@@ -173,9 +199,9 @@ def _step(
 ) -> StepResult:
     # The reset is deterministic, so the step's draws take the whole key (gymnax splits off a key for the reset).
     obs_step, state_step, reward, terminated, info = env.step_env(key, state, action, params)
-    obs_reset, state_reset = env.reset_env(key, params)
+    obs_reset, state_reset = env.reset_env(key, params, jnp.shape(terminated))
     state = jax.tree_util.tree_map(lambda new, old: jnp.where(terminated, new, old), state_reset, state_step)
-    obs = jnp.where(terminated, obs_reset, obs_step)
-    truncated = jnp.zeros((), dtype=bool)
+    obs = jnp.where(terminated[..., None], obs_reset, obs_step)
+    truncated = jnp.zeros_like(terminated)
     info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_step}
     return obs, state, reward, terminated, truncated, info
