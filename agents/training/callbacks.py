@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, ProgressBarCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecNormalize
@@ -38,7 +39,8 @@ class MarketMetricsCallback(BaseCallback):
     """Logs, under ``market/``, what the agent does while it trains.
 
     Per environment-step means of ``|I|``, the quoted spread ``δ_b + δ_a``, the spread captured and the inventory
-    penalty, and the fill rate (fills per arriving trader), all from the environments' ``info``.
+    penalty, and the fill rate (fills per arriving trader), all from the environments' ``info``. With several assets
+    (arrays in ``info``) ``|I|`` is summed over the assets and the quoted spread averaged over them.
     """
 
     def _on_training_start(self) -> None:
@@ -52,8 +54,13 @@ class MarketMetricsCallback(BaseCallback):
         for info in self.locals["infos"]:
             if "inventory" not in info or "ask" not in info:
                 continue
-            self.sums["abs_inventory"] += abs(info["inventory"])
-            self.sums["spread"] += info["ask"] - info["bid"]
+            inventory, bid, ask = info["inventory"], info["bid"], info["ask"]
+            if isinstance(inventory, (int, float)):
+                self.sums["abs_inventory"] += abs(inventory)
+                self.sums["spread"] += ask - bid
+            else:  # several assets: one value per asset
+                self.sums["abs_inventory"] += float(np.abs(inventory).sum())
+                self.sums["spread"] += float(np.mean(np.subtract(ask, bid)))
             self.sums["captured"] += info["spread_captured"]
             self.sums["penalty"] += info["inventory_penalty"]
             self.fills += info["fill_size"] > 0

@@ -14,10 +14,9 @@ import stable_baselines3
 import torch
 
 import mm_env
-from agents.evaluation.tuning import tuning_problem
 from agents.training.family import MarketFamily
 from agents.training.hyperparameters import ALGORITHMS, algorithm_kwargs, load_hyperparams
-from mm_env.limits import MAX_SEED, check_episodes, check_seed, simulation_problem
+from mm_env.limits import MAX_SEED, check_episodes, check_seed
 
 BACKENDS = ("sb3", "jax")
 """The training backends: Stable-Baselines3 (every algorithm), or PPO on JAX (one market maker)."""
@@ -130,14 +129,7 @@ def _check_backend(config: RunConfig) -> None:
 
 def size_problem(prepared: PreparedRun) -> str | None:
     """Why the run's evaluations would not fit in memory or time (``mm_env.limits``), in one line, or ``None``."""
-    params, config = prepared.family.params, prepared.config
-    makers = params.makers.num_market_makers
-    for name, episodes in (("--eval-episodes", config.eval_episodes), ("--final-episodes", config.final_episodes)):
-        problem = simulation_problem(episodes, params.market.T, name, makers)
-        if problem is not None:
-            return problem
-    # One market maker's final comparison tunes the heuristics (and so does its benchmark without an exact optimum).
-    return tuning_problem(params.market) if makers == 1 and params.market.fill.quotes_matter else None
+    return prepared.family.size_problem(prepared.config.eval_episodes, prepared.config.final_episodes)
 
 
 def _count(name: str, value: Any) -> int:

@@ -12,8 +12,9 @@ import mm_env  # noqa: F401  (registers the ids)
 from agents.training.family import MarketFamily, registered_kwargs
 from agents.training.game import CompetingMarketMakers
 from agents.training.market import OneMarketMaker
+from agents.training.multi_asset import MultiAssetMarketMaker
 
-FAMILIES: tuple[type[MarketFamily], ...] = (OneMarketMaker, CompetingMarketMakers)
+FAMILIES: tuple[type[MarketFamily], ...] = (OneMarketMaker, CompetingMarketMakers, MultiAssetMarketMaker)
 
 
 def family_of(env_id: str) -> type[MarketFamily]:

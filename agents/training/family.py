@@ -21,6 +21,8 @@ from agents.exact.dp import table_memory_reason
 from agents.storage.run_folder import CONFIG_FILE, RunFolderError
 from agents.training.callbacks import PeriodicEvaluation
 from agents.training.tensorboard import Layout
+from mm_env.limits import simulation_problem
+from mm_env.multi_asset.params import MultiAssetParams
 from mm_env.params import CompetitionParams, MarketParams
 
 
@@ -72,7 +74,7 @@ class MarketFamily(Protocol):
         """A few words for the console after the env id (``self-play``), or ``""``."""
 
     @property
-    def params(self) -> MarketParams | CompetitionParams:
+    def params(self) -> MarketParams | CompetitionParams | MultiAssetParams:
         """The model."""
 
     @classmethod
@@ -81,6 +83,9 @@ class MarketFamily(Protocol):
 
     def check_n_envs(self, n_envs: int) -> None:
         """Refuse a number of training envs the family cannot use (``ValueError``)."""
+
+    def size_problem(self, eval_episodes: int, final_episodes: int) -> str | None:
+        """Why the run's evaluations would not fit in memory or time (``mm_env.limits``), in one line, or ``None``."""
 
     def recorded_params(self) -> dict[str, Any]:
         """The model's parameters as ``config.yaml`` records them: keywords that rebuild it exactly."""
@@ -185,3 +190,15 @@ def recorded_params_note(differences: list[str]) -> str | None:
         "note: config.yaml's env_kwargs now give another model than the run was trained on "
         f"({'; '.join(differences)}); using the recorded params"
     )
+
+
+def episodes_problem(T: int, eval_episodes: int, final_episodes: int, makers: int = 1) -> str | None:
+    """Why the periodic or the final Monte Carlo evaluation would be too large (one line naming the option), or None.
+
+    :func:`mm_env.limits.simulation_problem` for both.
+    """
+    for name, episodes in (("--eval-episodes", eval_episodes), ("--final-episodes", final_episodes)):
+        problem = simulation_problem(episodes, T, name, makers)
+        if problem is not None:
+            return problem
+    return None

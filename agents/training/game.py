@@ -23,7 +23,14 @@ from agents.policies.opponents import unavailable_reason
 from agents.storage import files, models
 from agents.training.algorithm import load_model
 from agents.training.callbacks import GameEvaluationCallback
-from agents.training.family import FinalReport, RunMetrics, check_trainable, monitored, registered_kwargs
+from agents.training.family import (
+    FinalReport,
+    RunMetrics,
+    check_trainable,
+    episodes_problem,
+    monitored,
+    registered_kwargs,
+)
 from agents.training.hyperparameters import normalises_observations
 from agents.training.tensorboard import Layout, game_layout
 from mm_env.competition.config import CompetitionConfig
@@ -87,6 +94,10 @@ class CompetingMarketMakers:
         m = self.config.num_market_makers
         if self.self_play and n_envs % m:
             raise ValueError(f"n_envs={n_envs} is invalid for self-play: must be a multiple of M={m} (one view per MM)")
+
+    def size_problem(self, eval_episodes: int, final_episodes: int) -> str | None:
+        """The evaluations' episodes, each with ``M`` market makers (the exact game is checked when it is solved)."""
+        return episodes_problem(self.params.market.T, eval_episodes, final_episodes, self.config.num_market_makers)
 
     def recorded_params(self) -> dict[str, Any]:
         """The market's flat keywords, ``num_market_makers`` and ``tick``."""

@@ -22,7 +22,7 @@ from agents.evaluation.compare import PolicyReport, baseline_policies, compare
 from agents.evaluation.figures import episode_figure, policy_figure
 from agents.evaluation.report import COMPACT_COLUMNS, markdown_table, write_report
 from agents.evaluation.rollout import episode_history
-from agents.evaluation.tuning import best_tuned_heuristic
+from agents.evaluation.tuning import best_tuned_heuristic, tuning_problem
 from agents.exact.dp import exact_solution
 from agents.policies.base import Policy
 from agents.policies.learned import ObservationPolicy, SB3Policy
@@ -31,7 +31,14 @@ from agents.storage import files, models
 from agents.storage.run_folder import RunFolderError
 from agents.training.algorithm import load_model
 from agents.training.callbacks import PolicyEvaluationCallback
-from agents.training.family import FinalReport, RunMetrics, check_trainable, monitored, registered_kwargs
+from agents.training.family import (
+    FinalReport,
+    RunMetrics,
+    check_trainable,
+    episodes_problem,
+    monitored,
+    registered_kwargs,
+)
 from agents.training.hyperparameters import normalises_observations
 from agents.training.tensorboard import Layout, market_maker_layout
 from mm_env.config import EnvConfig
@@ -81,6 +88,16 @@ class OneMarketMaker:
 
     def check_n_envs(self, n_envs: int) -> None:
         """Any number of envs will do."""
+
+    def size_problem(self, eval_episodes: int, final_episodes: int) -> str | None:
+        """The evaluations' episodes, and the final comparison's tuning of the heuristics.
+
+        The tuning is also the benchmark of a model without an exact optimum.
+        """
+        problem = episodes_problem(self.params.T, eval_episodes, final_episodes)
+        if problem is not None or not self.params.fill.quotes_matter:
+            return problem
+        return tuning_problem(self.params)
 
     def recorded_params(self) -> dict[str, Any]:
         """Every model parameter by its flat keyword."""
