@@ -44,6 +44,7 @@ def test_a_multi_asset_run_is_graded_exactly_against_the_dp(run_dir):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["params"]["risk_matrix"] == [[1.0, 0.8], [0.8, 1.0]] and config["params"]["T"] == 20
     assert json.loads((run_dir / "run_status.json").read_text())["status"] == "finished"
+    assert (run_dir / "policies.png").read_bytes()[:4] == b"\x89PNG"  # the quotes: DP, BEGV and the agent
 
 
 def test_a_multi_asset_run_is_evaluated_again_from_its_folder(run_dir):

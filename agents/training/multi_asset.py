@@ -22,7 +22,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from agents.evaluation.multi_asset import baseline_policies
+from agents.evaluation.multi_asset import baseline_policies, quotes_figure
 from agents.exact.multi_asset import (
     MultiAssetSolution,
     evaluate_multi_asset,
@@ -30,7 +30,7 @@ from agents.exact.multi_asset import (
     multi_asset_size_problem,
     solve_multi_asset,
 )
-from agents.policies.multi_asset import ConstantOffset, FromObservations, MultiAssetPolicy
+from agents.policies.multi_asset import BEGV, ConstantOffset, FromObservations, MultiAssetDP, MultiAssetPolicy
 from agents.storage import files, models
 from agents.storage.run_folder import RunFolderError
 from agents.training.algorithm import load_model
@@ -317,7 +317,9 @@ class MultiAssetMarketMaker:
         """The agents against the baselines, exactly and on ``episodes`` common-random-number episodes.
 
         Prints the table and writes ``comparison.md`` and ``comparison.json`` (rows: ``policy``, ``exact_return``,
-        ``exact_sd``, ``mean_return``, ``return_se``, ``pct_of_benchmark``; ``benchmark``: the DP optimum's name).
+        ``exact_sd``, ``mean_return``, ``return_se``, ``pct_of_benchmark``; ``benchmark``: the DP optimum's name) and,
+        with two assets, ``policies.png``: the quotes at ``t = 0`` over ``(I_1, I_2)`` of the DP optimum, BEGV (where
+        it applies) and the first agent, a heatmap per side and asset.
         """
         params = self.params
         print("final comparison: tuning the linear skews …", flush=True)
@@ -337,6 +339,10 @@ class MultiAssetMarketMaker:
             (staging / "comparison.json").write_text(json.dumps(payload, indent=2, allow_nan=True), encoding="utf-8")
             (staging / "comparison.md").write_text(f"{table}\n", encoding="utf-8")
         print(f"wrote {out_dir / 'comparison.md'} and comparison.json")
+        if params.d == 2 and agents:
+            references = [policy for policy in policies if isinstance(policy, MultiAssetDP | BEGV)][:2]  # DP, BEGV A(τ)
+            files.write_figure(quotes_figure(params, [*references, agents[0]]), out_dir / "policies.png")
+            print(f"wrote {out_dir / 'policies.png'}")
         return FinalReport(table, ("eval/exact_pct_of_dp", "eval/pct_of_dp", "eval/mean_return"))
 
     @staticmethod
