@@ -7,7 +7,7 @@ import io
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +146,23 @@ def run_command(main: Callable[[list[str]], int], *args: str) -> subprocess.Comp
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def sigint_raises() -> Iterator[None]:
+    """Within the block, SIGINT raises ``KeyboardInterrupt`` here and in the processes started meanwhile.
+
+    Tests started as a background job of a non-interactive shell inherit SIGINT ignored, and an ignored signal stays
+    ignored across ``exec``: a Ctrl-C test would then see nothing happen. A handler is reset to the default by
+    ``exec``, so installing Python's own one here gives every child Python's Ctrl-C too, with no ``preexec_fn``
+    (which must not run in a process that has JAX's threads).
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 def start_in_background(command: Sequence[str]) -> subprocess.Popen:

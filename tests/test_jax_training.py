@@ -19,7 +19,7 @@ jax = pytest.importorskip("jax")
 pytest.importorskip("optax")
 
 import jax.numpy as jnp  # noqa: E402
-from helpers import run_command  # noqa: E402
+from helpers import run_command, sigint_raises  # noqa: E402
 from scipy import stats  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
@@ -304,7 +304,8 @@ def test_ctrl_c_saves_what_was_learned(tmp_path, monkeypatch):
             signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(jax_backend.JaxPPOModel, "_record", record_then_ctrl_c)
-    result = run_command(train_main, *TINY, "--seeds", "2", "--log-dir", str(tmp_path))
+    with sigint_raises():
+        result = run_command(train_main, *TINY, "--seeds", "2", "--log-dir", str(tmp_path))
     assert result.returncode == 130, result.stderr
     assert "interrupted: saving what has been learned" in result.stdout
     (run,) = tmp_path.iterdir()
@@ -320,14 +321,15 @@ def test_sigterm_then_ctrl_c_stop_a_jax_run_in_its_own_process_and_save_it(tmp_p
     settings = [*TINY[:4], "--n-envs", "4", "--hyperparams", "n_steps=64", "batch_size=128", "n_epochs=2"]
     settings += ["--timesteps", "100000000", "--eval-freq", "100000000", "--log-dir", str(tmp_path)]
     # No preexec function (as start_in_background has): this process runs JAX's threads, which a fork must not copy.
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *settings],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with sigint_raises():
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "train.py"), *settings],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("training "):

@@ -22,6 +22,8 @@ import yaml
 
 pytest.importorskip("ray.tune")
 
+from helpers import sigint_raises  # noqa: E402
+
 from agents.cli.sweep import main  # noqa: E402  (after the skip: Ray is optional)
 from agents.sweep.results import markdown_table, mean_and_se, summarize  # noqa: E402
 from agents.sweep.runs import TrialOutcome, read_metrics  # noqa: E402
@@ -218,7 +220,8 @@ def test_interrupted_sweep_resumes_without_retraining(ray_head, tmp_path, capsys
     command = [sys.executable, "-m", "agents.cli.sweep", str(spec), "--out", str(out), "--cpus-per-trial", "2"]
     command += ["--address", ray_head]
     with open(tmp_path / "first.log", "w") as log:
-        driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        with sigint_raises():  # Ctrl-C reaches the driver however the tests were started
+            driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
         deadline = time.monotonic() + 120
         while not finished(out, "base/seed*/*/run_status.json"):
             assert driver.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
