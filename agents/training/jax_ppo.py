@@ -103,7 +103,8 @@ def learning_rate_at(value: float | str, done: jax.Array | float) -> jax.Array:
 class PPOConfig:
     """PPO's hyperparameters, each checked at construction (``ValueError`` naming the field, the value, the range).
 
-    The defaults are ``ppo.yml``'s for the default preset, with 5 epochs per update instead of 10.
+    The defaults are ``ppo.yml``'s for the default preset, with 5 epochs per update instead of 10 and a budget of 6M
+    steps instead of 5M.
     """
 
     n_envs: int = 32
@@ -145,8 +146,9 @@ class PPOConfig:
     """Scaled rewards are clipped to ``±clip_reward`` (> 0)."""
     normalize_advantage: bool = True
     """Standardise the advantages of each minibatch."""
-    n_timesteps: int = 5_000_000
-    """The training budget in environment steps (per seed), when the run gives none."""
+    n_timesteps: int = 6_000_000
+    """The training budget in environment steps (per seed), when the run gives none. At the default preset 6M steps
+    took each of seeds 0–4 past 99.3% of the DP (5M left two of them at 99.0–99.1%)."""
 
     def __post_init__(self) -> None:
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "n_timesteps"):
