@@ -37,6 +37,7 @@ from agents.training.callbacks import PeriodicEvaluation, PolicyEvaluationCallba
 from agents.training.interrupts import DeferredInterrupts
 from agents.training.jax_ppo import (
     PARAMS_FORMAT,
+    TRAIN_METRICS,
     Params,
     PPOConfig,
     Trainer,
@@ -236,17 +237,7 @@ class JaxPPOModel:
         logger = self.logger
         if math.isfinite(summary["ep_rew_mean"]):
             logger.record("rollout/ep_rew_mean", summary["ep_rew_mean"])
-        for name in (
-            "policy_gradient_loss",
-            "value_loss",
-            "entropy_loss",
-            "approx_kl",
-            "clip_fraction",
-            "loss",
-            "explained_variance",
-            "learning_rate",
-            "std",
-        ):
+        for name in TRAIN_METRICS:
             logger.record(f"train/{name}", summary[name])
         logger.record("train/n_updates", self.updates * self.ppo.n_epochs)
         for name in ("mean_abs_inventory", "quoted_spread", "spread_captured", "inventory_penalty", "fill_rate"):

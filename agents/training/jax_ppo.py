@@ -364,7 +364,7 @@ class TrainState(NamedTuple):
     """Each environment's undiscounted return so far in its episode."""
 
 
-METRICS = (
+TRAIN_METRICS = (
     "policy_gradient_loss",
     "value_loss",
     "entropy_loss",
@@ -374,6 +374,11 @@ METRICS = (
     "explained_variance",
     "learning_rate",
     "std",
+)
+"""What an update reports of its optimisation: SB3's ``train/`` scalars, averaged over a chunk's updates."""
+
+METRICS = (
+    *TRAIN_METRICS,
     "episode_return_sum",
     "episodes",
     "abs_inventory",
@@ -600,7 +605,7 @@ class Trainer:
         (fills per arriving trader; NaN without arrivals).
         """
         values = {name: float(total[seed_index]) for name, total in sums.items()}
-        per_update = {name: values[name] / n_updates for name in METRICS[:9]}
+        per_update = {name: values[name] / n_updates for name in TRAIN_METRICS}
         episodes, steps = values["episodes"], max(values.get("steps", 0.0), 0.0)
         result = {
             **per_update,
