@@ -294,6 +294,30 @@ def test_the_same_seeds_give_the_same_parameters(seeds_run):
     assert not np.allclose(other.params["actor"][0]["kernel"][0], state.params["actor"][0]["kernel"][0])
 
 
+def test_seeds_split_into_groups_train_as_each_group_alone():
+    # Four seeds in two groups trained side by side on threads = each group of two trained alone, to the last bit.
+    env = jax_backend.make_jax_env(EnvConfig.from_kwargs(T=20))
+    ppo = PPOConfig(n_envs=4, n_steps=64, batch_size=128, n_epochs=2, hidden_sizes=(8, 8))
+    split = jax_ppo.Trainer(env, env.default_params, ppo, 512, groups=2)
+    alone = jax_ppo.Trainer(env, env.default_params, ppo, 512, groups=1)
+    state, sums = split.train(split.init([0, 1, 2, 3]), 2)
+    first, first_sums = alone.train(alone.init([0, 1]), 2)
+    second, second_sums = alone.train(alone.init([2, 3]), 2)
+    for leaf, a, b in zip(jax.tree.leaves(state), jax.tree.leaves(first), jax.tree.leaves(second), strict=True):
+        np.testing.assert_array_equal(leaf, np.concatenate([a, b]))
+    for name, total in sums.items():
+        np.testing.assert_array_equal(total, np.concatenate([first_sums[name], second_sums[name]]), err_msg=name)
+    assert sums["episodes"].shape == (4,) and np.all(sums["episodes"] > 0)
+    # More groups than seeds: one seed per group.
+    many = jax_ppo.Trainer(env, env.default_params, ppo, 512, groups=8)
+    one_each, _ = many.train(many.init([0, 1]), 1)
+    assert one_each.updates.tolist() == [1, 1]
+    assert jax_ppo.default_groups() >= 1
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"groups={bad!r} is invalid"):
+            jax_ppo.Trainer(env, env.default_params, ppo, 512, groups=bad)
+
+
 def test_ctrl_c_saves_what_was_learned(tmp_path, monkeypatch):
     # The run's settings of the fixture (compiled already); Ctrl-C arrives as the first chunk's scalars are logged.
     sent = []

@@ -16,10 +16,11 @@ A compact PPO for the JAX environment (:class:`mm_env.jax.env.MarketMakingEnv`, 
   with the global gradient norm clipped and a learning rate on a schedule.
 
 Many seeds train at once: every function of a training state is ``vmap``-ped over a leading seed axis
-(:class:`Trainer`). The same seeds, trained in groups of the same size on the same machine, give the same parameters
-to the last bit; a seed trained alone and the same seed trained beside others differ in rounding (the batched
-products round otherwise), which a long run amplifies into another policy (seed 0 of the default run: 99.61% of
-the DP alone, 99.50% as the first of four).
+(:class:`Trainer`), and on a CPU the seeds are split into one group per core, the groups' programs running side by
+side on threads (XLA runs the small matrix products of one program on about one core: two groups on two cores train
+16 seeds 1.7× faster than one). The same seeds, trained in groups of the same sizes on the same machine, give the
+same parameters to the last bit; a seed trained alone and the same seed trained beside others differ in rounding
+(the batched products round otherwise), which a long run amplifies into another policy.
 
 Training runs in chunks of updates, one jitted call each (:meth:`Trainer.train`), so that between chunks the caller
 can evaluate, log and stop. The parameters are plain named arrays (:func:`named_leaves`,
@@ -29,7 +30,9 @@ can evaluate, log and stop. The parameters are plain named arrays (:func:`named_
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
@@ -103,8 +106,8 @@ def learning_rate_at(value: float | str, done: jax.Array | float) -> jax.Array:
 class PPOConfig:
     """PPO's hyperparameters, each checked at construction (``ValueError`` naming the field, the value, the range).
 
-    The defaults are ``ppo.yml``'s for the default preset, with 5 epochs per update instead of 10 and a budget of 6M
-    steps instead of 5M.
+    The defaults are ``ppo.yml``'s for the default preset, with 5 epochs per update instead of 10, 32×32 networks
+    instead of 64×64 and a budget of 6M steps instead of 5M.
     """
 
     n_envs: int = 32
@@ -131,8 +134,9 @@ class PPOConfig:
     """The gradient's global norm is clipped to this, > 0."""
     adam_eps: float = 1e-5
     """Adam's ε, > 0."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layers of the actor and of the critic (each its own network)."""
+    hidden_sizes: tuple[int, ...] = (32, 32)
+    """Hidden layers of the actor and of the critic (each its own network). 32×32 learns the default preset as well
+    as ``ppo.yml``'s 64×64 (seeds 0–3 at 6M steps: 99.51–99.63% of the DP, against 99.38–99.57%) at 40% of the cost."""
     activation: str = "tanh"
     """``tanh`` or ``relu``."""
     log_std_init: float = 0.0
@@ -392,6 +396,18 @@ METRICS = (
 """What :meth:`Trainer.train` sums over a chunk's updates (per seed); see :meth:`Trainer.summary`."""
 
 
+def default_groups() -> int:
+    """How many groups of seeds :class:`Trainer` trains side by side by default.
+
+    One per CPU core this process may use on a CPU backend; one on an accelerator, where one program of all the seeds
+    keeps the device busy.
+    """
+    if jax.default_backend() != "cpu":
+        return 1
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(cores))
+
+
 class Trainer:
     """PPO on one JAX environment for a fixed budget, many seeds at once.
 
@@ -401,10 +417,16 @@ class Trainer:
         config: the hyperparameters.
         total_timesteps: the budget per seed; the schedules (learning rate, log standard deviation) run over
             ``ceil(total_timesteps / rollout_size)`` updates.
+        groups: into how many groups :meth:`train` splits the seeds, trained side by side on threads; ``None``:
+            :func:`default_groups`.
     """
 
-    def __init__(self, env: Any, env_params: Any, config: PPOConfig, total_timesteps: int) -> None:
-        self.env, self.env_params, self.config = env, env_params, config
+    def __init__(
+        self, env: Any, env_params: Any, config: PPOConfig, total_timesteps: int, groups: int | None = None
+    ) -> None:
+        if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int) or groups < 1):
+            raise ValueError(f"groups={groups!r} is invalid: must be None or an integer >= 1")
+        self.env, self.env_params, self.config, self.groups = env, env_params, config, groups
         self.total_updates = max(1, math.ceil(total_timesteps / config.rollout_size))
         self.obs_size = int(np.prod(env.observation_space(env_params).shape))
         action_space = env.action_space(env_params)
@@ -423,9 +445,28 @@ class Trainer:
         return self._init(keys)
 
     def train(self, state: TrainState, n_updates: int) -> tuple[TrainState, dict[str, np.ndarray]]:
-        """``n_updates`` more updates of every seed (one jitted call); the new state and the chunk's metric sums."""
-        new_state, sums = self._train(state, jnp.asarray(n_updates, dtype=jnp.int32))
-        return new_state, {name: np.asarray(total) for name, total in sums.items()}
+        """``n_updates`` more updates of every seed; the new state and the chunk's metric sums (per seed).
+
+        The seeds are split into contiguous groups (``groups``, or :func:`default_groups`), one jitted call each, the
+        calls running side by side on threads.
+        """
+        count = jnp.asarray(n_updates, dtype=jnp.int32)
+        n_seeds = int(state.updates.shape[0])
+        n_groups = min(n_seeds, self.groups if self.groups is not None else default_groups())
+        if n_groups == 1:
+            new_state, sums = self._train(state, count)
+            return new_state, {name: np.asarray(total) for name, total in sums.items()}
+        bounds = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(n_seeds), n_groups)])
+        parts = [jax.tree.map(lambda x, a=a, b=b: x[a:b], state) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+        def run(part: TrainState) -> Any:
+            return jax.block_until_ready(self._train(part, count))
+
+        with ThreadPoolExecutor(max_workers=n_groups) as pool:
+            results = list(pool.map(run, parts))
+        new_state = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[result[0] for result in results])
+        sums = {name: np.concatenate([np.asarray(result[1][name]) for result in results]) for name in METRICS}
+        return new_state, sums
 
     def _init_one(self, key: jax.Array) -> TrainState:
         params_key, reset_key, key = jax.random.split(key, 3)
