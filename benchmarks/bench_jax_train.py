@@ -3,16 +3,18 @@
 Run: ``python benchmarks/bench_jax_train.py`` trains seeds 0–4 one after the other on the default preset with the
 default budget (:class:`agents.training.jax_ppo.PPOConfig`, as ``train.py --backend jax``), each in one process's
 compiled program (the first pays the compilation), and prints each seed's times and its deterministic policy's exact
-return as % of the DP. ``--at-once N`` trains seeds ``0 … N−1`` together in one ``vmap``-ped program instead and
-prints the same per seed, with their mean ± standard error and how many seeds would fit in five minutes at that
-speed. On a GPU it is the same command (``--at-once 16``); the device JAX uses is printed first. The training is
-the pipeline's, without its periodic evaluations and final comparison (``train.py --backend jax`` adds those).
+return as % of the DP. ``--at-once N`` trains seeds ``0 … N−1`` together in one process instead, as ``train.py
+--backend jax --seeds N`` does (``vmap`` over the seeds; on a CPU one group of seeds per core, the groups side by side;
+``--groups`` sets their number), and prints the same per seed, with their mean ± standard error and how many seeds
+would fit in five minutes at that speed. On a GPU it is the same command (``--at-once 16``; one group); the device
+JAX uses is printed first. The training is the pipeline's, without its periodic evaluations and final comparison
+(``train.py --backend jax`` adds those).
 
 Examples::
 
     python benchmarks/bench_jax_train.py                      # seeds 0-4, one at a time
     python benchmarks/bench_jax_train.py --seeds 0            # seed 0 only
-    python benchmarks/bench_jax_train.py --at-once 16         # 16 seeds in one program (a GPU)
+    python benchmarks/bench_jax_train.py --at-once 16         # 16 seeds in one process (the five-minute check)
     python benchmarks/bench_jax_train.py --env-kwargs preset=easy --timesteps 2e6
 """
 
@@ -29,18 +31,20 @@ from agents.cli.arguments import positive_integer
 from agents.cli.options import add_env_kwargs_argument, parse_key_values
 from agents.evaluation.grading import grade
 from agents.training.jax_backend import JaxPolicy, make_jax_env
-from agents.training.jax_ppo import PPOConfig, Trainer
+from agents.training.jax_ppo import PPOConfig, Trainer, default_groups
 from mm_env.config import EnvConfig
 
 BUDGET_SECONDS = 300.0
 """The time budget against which ``--at-once`` says how many seeds fit."""
 
 
-def train(config: EnvConfig, ppo: PPOConfig, timesteps: int, seeds: list[int]) -> tuple[float, float, list[float]]:
+def train(
+    config: EnvConfig, ppo: PPOConfig, timesteps: int, seeds: list[int], groups: int | None = None
+) -> tuple[float, float, list[float]]:
     """Train ``seeds`` together; the wall and CPU seconds (compilation included) and each one's exact % of the DP."""
     env = make_jax_env(config)
     wall, cpu = time.perf_counter(), time.process_time()
-    trainer = Trainer(env, env.default_params, ppo, timesteps)
+    trainer = Trainer(env, env.default_params, ppo, timesteps, groups=groups)
     state, _ = trainer.train(trainer.init(seeds), trainer.total_updates)
     jax.block_until_ready(state.params)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -57,6 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds trained one at a time (default: %(default)s)")
     parser.add_argument("--at-once", type=positive_integer, help="train seeds 0 … N−1 together instead")
+    parser.add_argument(
+        "--groups", type=positive_integer, help="with --at-once: groups of seeds side by side (default: one per core)"
+    )
     parser.add_argument("--timesteps", type=positive_integer, help="steps per seed (default: PPOConfig's)")
     parser.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", help="override PPOConfig's defaults")
     add_env_kwargs_argument(parser)
@@ -69,7 +76,9 @@ def main() -> None:
     )
     if args.at_once:
         seeds = list(range(args.at_once))
-        wall, cpu, grades = train(config, ppo, timesteps, seeds)
+        groups = min(len(seeds), args.groups or default_groups())
+        print(f"{len(seeds)} seeds in {groups} group(s) side by side")
+        wall, cpu, grades = train(config, ppo, timesteps, seeds, groups)
         for seed, pct in zip(seeds, grades, strict=True):
             print(f"seed {seed}: {pct:.2f}% of the DP (exact)")
         mean, se = (
