@@ -4,11 +4,11 @@ Run: ``python benchmarks/bench_jax_train.py`` trains seeds 0–4 one after the o
 default budget (:class:`agents.training.jax_ppo.PPOConfig`, as ``train.py --backend jax``), each in one process's
 compiled program (the first pays the compilation), and prints each seed's times and its deterministic policy's exact
 return as % of the DP. ``--at-once N`` trains seeds ``0 … N−1`` together in one process instead, as ``train.py
---backend jax --seeds N`` does (``vmap`` over the seeds; on a CPU one group of seeds per core, the groups side by side;
-``--groups`` sets their number), and prints the same per seed, with their mean ± standard error and how many seeds
-would fit in five minutes at that speed. On a GPU it is the same command (``--at-once 16``; one group); the device
-JAX uses is printed first. The training is the pipeline's, without its periodic evaluations and final comparison
-(``train.py --backend jax`` adds those).
+--backend jax --seeds N`` does (``vmap`` over the seeds; on a CPU one group of seeds per core, the groups side by
+side; ``--groups`` sets their number, PPOConfig's ``seed_groups``), and prints the same per seed, with their mean ±
+standard error and how many seeds would fit in five minutes at that speed. On a GPU it is the same command
+(``--at-once 16``; one group); the device JAX uses is printed first. The training is the pipeline's, without its
+periodic evaluations and final comparison (``train.py --backend jax`` adds those).
 
 Examples::
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
 
 import jax
 import numpy as np
@@ -31,20 +32,18 @@ from agents.cli.arguments import positive_integer
 from agents.cli.options import add_env_kwargs_argument, parse_key_values
 from agents.evaluation.grading import grade
 from agents.training.jax_backend import JaxPolicy, make_jax_env
-from agents.training.jax_ppo import PPOConfig, Trainer, default_groups
+from agents.training.jax_ppo import PPOConfig, Trainer
 from mm_env.config import EnvConfig
 
 BUDGET_SECONDS = 300.0
 """The time budget against which ``--at-once`` says how many seeds fit."""
 
 
-def train(
-    config: EnvConfig, ppo: PPOConfig, timesteps: int, seeds: list[int], groups: int | None = None
-) -> tuple[float, float, list[float]]:
+def train(config: EnvConfig, ppo: PPOConfig, timesteps: int, seeds: list[int]) -> tuple[float, float, list[float]]:
     """Train ``seeds`` together; the wall and CPU seconds (compilation included) and each one's exact % of the DP."""
     env = make_jax_env(config)
     wall, cpu = time.perf_counter(), time.process_time()
-    trainer = Trainer(env, env.default_params, ppo, timesteps, groups=groups)
+    trainer = Trainer(env, env.default_params, ppo, timesteps)
     state, _ = trainer.train(trainer.init(seeds), trainer.total_updates)
     jax.block_until_ready(state.params)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -68,6 +67,8 @@ def main() -> None:
     parser.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", help="override PPOConfig's defaults")
     add_env_kwargs_argument(parser)
     args = parser.parse_args()
+    if args.groups and not args.at_once:
+        parser.error("--groups needs --at-once (seeds trained one at a time are one group each)")
     config = EnvConfig.from_kwargs(**parse_key_values(args.env_kwargs))
     ppo = PPOConfig.from_dict(parse_key_values(args.hyperparams, "--hyperparams"))
     timesteps = args.timesteps or ppo.n_timesteps
@@ -76,9 +77,9 @@ def main() -> None:
     )
     if args.at_once:
         seeds = list(range(args.at_once))
-        groups = min(len(seeds), args.groups or default_groups())
-        print(f"{len(seeds)} seeds in {groups} group(s) side by side")
-        wall, cpu, grades = train(config, ppo, timesteps, seeds, groups)
+        ppo = replace(ppo, seed_groups=args.groups) if args.groups else ppo.resolved()
+        print(f"{len(seeds)} seeds in {min(len(seeds), ppo.seed_groups or 1)} group(s) side by side")
+        wall, cpu, grades = train(config, ppo, timesteps, seeds)
         for seed, pct in zip(seeds, grades, strict=True):
             print(f"seed {seed}: {pct:.2f}% of the DP (exact)")
         mean, se = (

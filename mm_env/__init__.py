@@ -23,7 +23,7 @@ from mm_env.registration import (
 )
 from mm_env.vector_env import MarketMakingVectorEnv
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = [
     "ARTICLE_ID",

@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +120,9 @@ def test_the_learning_rate_schedules_are_the_sb3_entries(done):
         ({"learning_rate": "restarts_1e-3_0"}, "learning_rate='restarts_1e-3_0' is invalid"),
         ({"learning_rate": -1}, "learning_rate=-1 is invalid"),
         ({"hidden_sizes": [64, 0]}, "hidden_sizes=[64, 0] is invalid"),
+        ({"seed_groups": 0}, "seed_groups=0 is invalid: must be None or an integer in [1, 100,000,000]"),
+        ({"seed_groups": 1.5}, "seed_groups=1.5 is invalid"),
+        ({"seed_groups": True}, "seed_groups=True is invalid"),
         ({"activation": "swish"}, "activation='swish' is invalid: must be one of ['relu', 'tanh']"),
         ({"log_std_schedule": [-1, 40]}, "log_std_schedule=[-1, 40] is invalid"),
         ({"normalize_reward": "yes"}, "normalize_reward='yes' is invalid: must be True or False"),
@@ -287,32 +292,83 @@ def test_the_same_seeds_give_the_same_parameters(seeds_run):
     saved = models.read_arrays(seeds_run, 10**7)
     for name, array in jax_ppo.named_leaves(state.params).items():
         np.testing.assert_array_equal(array, saved[name], err_msg=name)
-    # A seed's parameters do not depend on the seeds trained beside it; another seed gives others.
-    other, _ = trainer.train(trainer.init([2, 1]), trainer.total_updates)
+    assert ppo.seed_groups == jax_ppo.default_groups()  # decided and recorded by the run
+    # In one group, a seed's parameters do not depend on the seed trained beside it; another seed gives others.
+    one_group = jax_backend.trainer_for(EnvConfig.from_kwargs(T=20), replace(ppo, seed_groups=1), config["timesteps"])
+    state, _ = one_group.train(one_group.init([0, 1]), one_group.total_updates)
+    other, _ = one_group.train(one_group.init([2, 1]), one_group.total_updates)
     for mine, theirs in zip(jax.tree.leaves(state.params), jax.tree.leaves(other.params), strict=True):
         np.testing.assert_array_equal(mine[1], theirs[1])
     assert not np.allclose(other.params["actor"][0]["kernel"][0], state.params["actor"][0]["kernel"][0])
 
 
-def test_seeds_split_into_groups_train_as_each_group_alone():
-    # Four seeds in two groups trained side by side on threads = each group of two trained alone (the same compiled
-    # program, called on its own), to the last bit.
+def test_seeds_split_into_groups_train_as_each_group_alone(monkeypatch):
+    # Three seeds in two groups (two and one) trained side by side on threads = each group's slice of the same start
+    # trained alone by the same compiled program, to the last bit.
     env = jax_backend.make_jax_env(EnvConfig.from_kwargs(T=20))
-    ppo = PPOConfig(n_envs=4, n_steps=64, batch_size=128, n_epochs=2, hidden_sizes=(8, 8))
-    trainer = jax_ppo.Trainer(env, env.default_params, ppo, 512, groups=2)
-    state, sums = trainer.train(trainer.init([0, 1, 2, 3]), 2)
+    ppo = PPOConfig(n_envs=4, n_steps=64, batch_size=128, n_epochs=2, hidden_sizes=(8, 8), seed_groups=2)
+    trainer = jax_ppo.Trainer(env, env.default_params, ppo, 512)
+    start = trainer.init([0, 1, 2])
+    state, sums = trainer.train(start, 2)
     count = jnp.asarray(2, dtype=jnp.int32)
-    first, first_sums = trainer._train(trainer.init([0, 1]), count)
-    second, second_sums = trainer._train(trainer.init([2, 3]), count)
+    first, first_sums = trainer._train(jax.tree.map(lambda x: x[:2], start), count)
+    second, second_sums = trainer._train(jax.tree.map(lambda x: x[2:], start), count)
     for leaf, a, b in zip(jax.tree.leaves(state), jax.tree.leaves(first), jax.tree.leaves(second), strict=True):
         np.testing.assert_array_equal(leaf, np.concatenate([a, b]))
+    assert list(sums) == list(jax_ppo.METRICS)
     for name, total in sums.items():
+        assert total.shape == (3,), name
         np.testing.assert_array_equal(total, np.concatenate([first_sums[name], second_sums[name]]), err_msg=name)
-    assert sums["episodes"].shape == (4,) and np.all(sums["episodes"] > 0)
-    assert jax_ppo.default_groups() >= 1
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match=f"groups={bad!r} is invalid"):
-            jax_ppo.Trainer(env, env.default_params, ppo, 512, groups=bad)
+    assert np.all(sums["episodes"] > 0) and state.updates.tolist() == [2, 2, 2]
+    # More groups than seeds: one seed, one group, the same numbers as that seed's slice above.
+    alone, alone_sums = trainer.train(jax.tree.map(lambda x: x[2:], start), 2)
+    np.testing.assert_array_equal(alone.params["actor"][0]["kernel"], second.params["actor"][0]["kernel"])
+    assert list(alone_sums) == list(jax_ppo.METRICS)
+
+    # A group's failure reaches the caller; settings made for the calling thread alone keep the seeds on it.
+    calls = []
+
+    def recorded(part, n):
+        calls.append((threading.get_ident(), int(part.updates.shape[0])))
+        if len(calls) == 2 and not jax.config.jax_debug_nans:
+            raise RuntimeError("a group failed")
+        return state, sums
+
+    monkeypatch.setattr(trainer, "_train", recorded)
+    with pytest.raises(RuntimeError, match="a group failed"):
+        trainer.train(start, 2)
+    assert sorted(size for _, size in calls) == [1, 2]
+    calls.clear()
+    with jax.debug_nans(True):
+        trainer.train(start, 2)
+    assert calls == [(threading.get_ident(), 3)]
+
+
+def test_the_default_groups_follow_the_cores_and_a_cgroup_quota(tmp_path, monkeypatch):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert jax_ppo.cpu_quota(str(v2)) == 1.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert jax_ppo.cpu_quota(str(v2)) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert jax_ppo.cpu_quota(str(v1)) == 3.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert jax_ppo.cpu_quota(str(v1)) is None
+    assert jax_ppo.cpu_quota(str(tmp_path / "none")) is None
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(jax_ppo, "cpu_quota", lambda: None)
+    assert jax_ppo.default_groups() == cores
+    monkeypatch.setattr(jax_ppo, "cpu_quota", lambda: 0.5)  # half a core: one group
+    assert jax_ppo.default_groups() == 1
+    monkeypatch.setattr(jax_ppo, "cpu_quota", lambda: cores + 4.0)  # a quota above the cores: the cores
+    assert jax_ppo.default_groups() == cores
+    # A configuration decides its groups once; a number given stays.
+    assert PPOConfig().resolved().seed_groups == cores and PPOConfig(seed_groups=3).resolved().seed_groups == 3
+    assert PPOConfig(seed_groups=np.int64(2)).seed_groups == 2
 
 
 def test_ctrl_c_saves_what_was_learned(tmp_path, monkeypatch):

@@ -56,14 +56,15 @@ MAX_CHUNK_UPDATES = 16
 
 
 def jax_hyperparams(overrides: dict[str, Any], n_envs: int | None = None) -> dict[str, Any]:
-    """The JAX PPO hyperparameters: the defaults of :class:`PPOConfig` under ``overrides``, checked.
+    """The JAX PPO hyperparameters: the defaults of :class:`PPOConfig` under ``overrides``, checked and resolved.
 
-    ``n_envs`` (``--n-envs``) wins over the entry's. ``ValueError`` naming the field, the value and the range.
+    ``n_envs`` (``--n-envs``) wins over the entry's; ``seed_groups`` is decided here (one group per CPU core unless
+    given), so that the run records the groups it trains. ``ValueError`` naming the field, the value and the range.
     """
     values = dict(overrides)
     if n_envs is not None:
         values["n_envs"] = n_envs
-    return PPOConfig.from_dict(values).as_dict()
+    return PPOConfig.from_dict(values).resolved().as_dict()
 
 
 def jax_versions() -> dict[str, str]:

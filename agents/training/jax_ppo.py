@@ -16,11 +16,12 @@ A compact PPO for the JAX environment (:class:`mm_env.jax.env.MarketMakingEnv`, 
   with the global gradient norm clipped and a learning rate on a schedule.
 
 Many seeds train at once: every function of a training state is ``vmap``-ped over a leading seed axis
-(:class:`Trainer`), and on a CPU the seeds are split into one group per core, the groups' programs running side by
-side on threads (XLA runs the small matrix products of one program on about one core: two groups on two cores train
-16 seeds 1.7× faster than one). The same seeds, trained in groups of the same sizes on the same machine, give the
-same parameters to the last bit; a seed trained alone and the same seed trained beside others differ in rounding
-(the batched products round otherwise), which a long run amplifies into another policy.
+(:class:`Trainer`), and the seeds are split into :attr:`PPOConfig.seed_groups` groups whose programs run side by side
+on threads (by default one group per CPU core on a CPU, where XLA runs the small matrix products of one program on
+about one core; one group on an accelerator). The same seeds in the same groups on the same machine give the same
+parameters to the last bit; a seed trained alone and the same seed trained beside others differ in rounding (the
+batched products round otherwise), which a long run amplifies into another policy of the same quality. A run of the
+pipeline records its groups with its hyperparameters.
 
 Training runs in chunks of updates, one jitted call each (:meth:`Trainer.train`), so that between chunks the caller
 can evaluate, log and stop. The parameters are plain named arrays (:func:`named_leaves`,
@@ -30,10 +31,11 @@ can evaluate, log and stop. The parameters are plain named arrays (:func:`named_
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -136,7 +138,8 @@ class PPOConfig:
     """Adam's ε, > 0."""
     hidden_sizes: tuple[int, ...] = (32, 32)
     """Hidden layers of the actor and of the critic (each its own network). 32×32 learns the default preset as well
-    as ``ppo.yml``'s 64×64 (seeds 0–3 at 6M steps: 99.51–99.63% of the DP, against 99.38–99.57%) at 40% of the cost."""
+    as ``ppo.yml``'s 64×64 in 60% of the CPU time: ``python benchmarks/bench_jax_train.py --at-once 4`` gave 99.57 ±
+    0.03% of the DP in 104 CPU-s, with ``--hyperparams hidden_sizes=[64,64]`` 99.49 ± 0.10% in 173 CPU-s."""
     activation: str = "tanh"
     """``tanh`` or ``relu``."""
     log_std_init: float = 0.0
@@ -153,6 +156,10 @@ class PPOConfig:
     n_timesteps: int = 6_000_000
     """The training budget in environment steps (per seed), when the run gives none. At the default preset 6M steps
     took each of seeds 0–4 past 99.3% of the DP (5M left two of them at 99.0–99.1%)."""
+    seed_groups: int | None = None
+    """Into how many groups the seeds split, the groups' compiled programs running side by side on threads (more
+    groups than seeds: one seed each). ``None``: :func:`default_groups`, one per CPU core. Only speed and rounding
+    depend on it; the pipeline records the number it used."""
 
     def __post_init__(self) -> None:
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "n_timesteps"):
@@ -205,6 +212,15 @@ class PPOConfig:
         for name in ("normalize_reward", "normalize_advantage"):
             if not isinstance(getattr(self, name), bool):
                 _fail(name, getattr(self, name), "True or False")
+        groups = self.seed_groups
+        if groups is not None:
+            if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or not 1 <= groups <= MAX_COUNT:
+                _fail("seed_groups", groups, f"None or an integer in [1, {MAX_COUNT:,}]")
+            object.__setattr__(self, "seed_groups", int(groups))
+
+    def resolved(self) -> PPOConfig:
+        """This configuration with ``seed_groups`` decided (:func:`default_groups` where it is ``None``)."""
+        return self if self.seed_groups is not None else replace(self, seed_groups=default_groups())
 
     @property
     def rollout_size(self) -> int:
@@ -396,16 +412,46 @@ METRICS = (
 """What :meth:`Trainer.train` sums over a chunk's updates (per seed); see :meth:`Trainer.summary`."""
 
 
-def default_groups() -> int:
-    """How many groups of seeds :class:`Trainer` trains side by side by default.
+_THREAD_SETTINGS = ("jax_debug_nans", "jax_debug_infs", "jax_disable_jit")
+"""JAX's settings under which :meth:`Trainer.train` keeps to the calling thread (they may be made for it alone)."""
 
-    One per CPU core this process may use on a CPU backend; one on an accelerator, where one program of all the seeds
-    keeps the device busy.
+
+def default_groups() -> int:
+    """How many groups of seeds train side by side when :attr:`PPOConfig.seed_groups` is ``None``.
+
+    On a CPU backend, one per core this process may use: the cores it may run on, fewer where a container's CPU quota
+    (Linux cgroups) allows fewer. On an accelerator one, where one program of all the seeds keeps the device busy.
     """
     if jax.default_backend() != "cpu":
         return 1
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    return max(1, len(cores))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, min(cores, math.ceil(quota)) if quota is not None else cores)
+
+
+def cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPUs a Linux cgroup quota allows this process (``quota / period``), or ``None`` without a quota.
+
+    Reads cgroup v2's ``cpu.max`` (``"200000 100000"``, or ``"max 100000"`` for none), else cgroup v1's
+    ``cpu/cpu.cfs_quota_us`` and ``cpu/cpu.cfs_period_us`` (a quota of ``-1`` for none); anything unreadable is no
+    quota.
+    """
+    try:
+        with open(os.path.join(root, "cpu.max")) as file:
+            quota_text, period_text = file.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as file:
+                quota_text = file.read().strip()
+            with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as file:
+                period_text = file.read().strip()
+        except OSError:
+            return None
+    try:
+        quota, period = float(quota_text), float(period_text)
+    except ValueError:  # "max": no quota
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 class Trainer:
@@ -417,16 +463,13 @@ class Trainer:
         config: the hyperparameters.
         total_timesteps: the budget per seed; the schedules (learning rate, log standard deviation) run over
             ``ceil(total_timesteps / rollout_size)`` updates.
-        groups: into how many groups :meth:`train` splits the seeds, trained side by side on threads; ``None``:
-            :func:`default_groups`.
+
+    ``config.seed_groups`` is decided once, here (:meth:`PPOConfig.resolved`); :attr:`config` holds the number used.
     """
 
-    def __init__(
-        self, env: Any, env_params: Any, config: PPOConfig, total_timesteps: int, groups: int | None = None
-    ) -> None:
-        if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int) or groups < 1):
-            raise ValueError(f"groups={groups!r} is invalid: must be None or an integer >= 1")
-        self.env, self.env_params, self.config, self.groups = env, env_params, config, groups
+    def __init__(self, env: Any, env_params: Any, config: PPOConfig, total_timesteps: int) -> None:
+        config = config.resolved()
+        self.env, self.env_params, self.config = env, env_params, config
         self.total_updates = max(1, math.ceil(total_timesteps / config.rollout_size))
         self.obs_size = int(np.prod(env.observation_space(env_params).shape))
         action_space = env.action_space(env_params)
@@ -440,22 +483,30 @@ class Trainer:
         self._train = jax.jit(jax.vmap(self._train_one, in_axes=(0, None)))
 
     def init(self, seeds: list[int]) -> TrainState:
-        """New training states, one per seed (stacked on a leading axis)."""
+        """New training states, one per seed (stacked on a leading axis); ``ValueError`` without a seed."""
+        if not seeds:
+            raise ValueError("seeds=[] is invalid: training needs at least one seed")
         keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
         return self._init(keys)
 
     def train(self, state: TrainState, n_updates: int) -> tuple[TrainState, dict[str, np.ndarray]]:
         """``n_updates`` more updates of every seed; the new state and the chunk's metric sums (per seed).
 
-        The seeds are split into contiguous groups (``groups``, or :func:`default_groups`), one jitted call each, the
-        calls running side by side on threads.
+        The seeds are split into ``config.seed_groups`` contiguous groups (as equal as they can be; groups of two
+        sizes compile a program each), one jitted call each, the calls running side by side on threads. JAX's
+        settings made for the calling thread alone (``with jax.debug_nans(True):``, ``with jax.default_device(...):``
+        and the like) do not reach those threads: with ``debug_nans``, ``debug_infs`` or ``disable_jit`` on, the
+        seeds train as one group on the calling thread; for the others, set ``seed_groups=1`` or make the setting
+        with ``jax.config.update``, which every thread sees.
         """
         count = jnp.asarray(n_updates, dtype=jnp.int32)
         n_seeds = int(state.updates.shape[0])
-        n_groups = min(n_seeds, self.groups if self.groups is not None else default_groups())
+        n_groups = min(n_seeds, self.config.seed_groups or 1)
+        if any(getattr(jax.config, name) for name in _THREAD_SETTINGS):
+            n_groups = 1
         if n_groups == 1:
             new_state, sums = self._train(state, count)
-            return new_state, {name: np.asarray(total) for name, total in sums.items()}
+            return new_state, {name: np.asarray(sums[name]) for name in METRICS}
         bounds = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(n_seeds), n_groups)])
         parts = [jax.tree.map(lambda x, a=a, b=b: x[a:b], state) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
