@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -369,6 +371,34 @@ def test_the_default_groups_follow_the_cores_and_a_cgroup_quota(tmp_path, monkey
     # A configuration decides its groups once; a number given stays.
     assert PPOConfig().resolved().seed_groups == cores and PPOConfig(seed_groups=3).resolved().seed_groups == 3
     assert PPOConfig(seed_groups=np.int64(2)).seed_groups == 2
+
+
+def test_a_terminal_gets_sb3s_progress_bar_over_each_seeds_steps(tmp_path, monkeypatch):
+    # The fixture's settings (compiled already) with stderr a terminal and no --no-progress-bar: the bar counts each
+    # seed's steps, chunk by chunk, and is closed.
+    bars = []
+
+    class Bar:
+        def __init__(self, total, initial):
+            self.total, self.done, self.closed = total, initial, False
+            bars.append(self)
+
+        def update(self, steps):
+            self.done += steps
+
+        def close(self):
+            self.closed = True
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(jax_backend, "tqdm", Bar)
+    args = [arg for arg in TINY if arg != "--no-progress-bar"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(Terminal()):
+        assert train_main([*args, "--seeds", "2", "--log-dir", str(tmp_path)]) == 0
+    ((bar,),) = [bars]
+    assert (bar.total, bar.done, bar.closed) == (512, 512, True)
 
 
 def test_ctrl_c_saves_what_was_learned(tmp_path, monkeypatch):

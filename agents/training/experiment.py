@@ -206,7 +206,7 @@ def conduct_run(
                     callbacks = [evaluation, *training_callbacks(hyperparams)]
                     interrupted = learn(model, timesteps, progress_bar, callbacks, resume)
                 else:  # PPO on JAX: chunks of updates, the evaluation between them
-                    interrupted = model.train_for(evaluation, timesteps)
+                    interrupted = model.train_for(evaluation, timesteps, progress_bar)
             except KeyboardInterrupt:  # during the set-up
                 print("\ninterrupted: saving what has been learned")
                 interrupted = True

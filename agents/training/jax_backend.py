@@ -18,10 +18,12 @@ Importing this module imports JAX; the pipeline imports it only for ``--backend 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,12 @@ from agents.training.jax_ppo import (
 )
 from mm_env.config import EnvConfig
 from mm_env.spaces import DEFAULT_FEATURES
+
+try:  # the train extra's progress bar, as SB3 shows it
+    from tqdm import TqdmExperimentalWarning  # type: ignore[import-untyped]
+    from tqdm.rich import tqdm  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - tqdm and rich come with the train extra
+    tqdm = None
 
 LABEL = "PPO-JAX"
 """The name of a JAX run's agents in the comparison table."""
@@ -90,6 +98,24 @@ def trainer_for(config: EnvConfig, ppo: PPOConfig, total_timesteps: int) -> Trai
     """
     env = make_jax_env(config)
     return Trainer(env, env.default_params, ppo, total_timesteps)
+
+
+@contextlib.contextmanager
+def _progress(shown: bool, total: int, done: int) -> Iterator[Any]:
+    """SB3's progress bar (tqdm's rich bar) over ``total`` steps from ``done``, closed at the end.
+
+    ``None`` where it is not ``shown``, or without tqdm and rich.
+    """
+    if not shown or tqdm is None:
+        yield None
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmExperimentalWarning)
+        bar = tqdm(total=total, initial=done)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 class JaxPolicy(ObservationPolicy):
@@ -194,18 +220,25 @@ class JaxPPOModel:
 
     # -- training --------------------------------------------------------------------------------------------------
 
-    def train_for(self, evaluation: PeriodicEvaluation, timesteps: int | None = None) -> bool:
+    def train_for(
+        self, evaluation: PeriodicEvaluation, timesteps: int | None = None, progress_bar: bool = False
+    ) -> bool:
         """Train for the budget the model was built with, evaluating every ``evaluation.eval_freq`` steps.
 
         Returns whether Ctrl-C or SIGTERM stopped it; what was learned up to the last complete chunk stays in the
         model (a signal during a chunk takes effect when the chunk ends). ``timesteps`` is only checked against the
-        budget the schedules were built for.
+        budget the schedules were built for. ``progress_bar``: the steps of each seed in SB3's progress bar (tqdm's
+        rich bar), moved after each chunk.
         """
         total = self.trainer.total_updates
         if timesteps is not None and math.ceil(timesteps / self.ppo.rollout_size) != total:
             raise ValueError(f"the model was built for {total} updates, not for {timesteps:,} steps")
         evaluation.init_callback(self)  # type: ignore[arg-type]  # an SB3 callback driven by this model
         evaluation.on_training_start({}, {})
+        with _progress(progress_bar, total * self.ppo.rollout_size, self.num_timesteps) as bar:
+            return self._chunks(evaluation, total, bar)
+
+    def _chunks(self, evaluation: PeriodicEvaluation, total: int, bar: Any) -> bool:
         start = time.monotonic()
         try:
             while self.updates < total:
@@ -214,6 +247,8 @@ class JaxPPOModel:
                     state, sums = self.trainer.train(self.state, n_updates)
                     self.state, self.updates = state, self.updates + n_updates
                     self.num_timesteps = self.updates * self.ppo.rollout_size
+                if bar is not None:
+                    bar.update(n_updates * self.ppo.rollout_size)
                 self._record(sums, n_updates, start)
                 before = len(evaluation.history)
                 evaluation.on_step()
