@@ -186,6 +186,8 @@ def seeds_run(tmp_path_factory) -> Path:
     (run,) = log_dir.iterdir()
     assert run.name == "ppo_jax_MarketMaking-v0_1"
     assert "training PPO (JAX)" in result.stdout and "2 seeds at once" in result.stdout
+    groups = min(2, jax_ppo.default_groups())
+    assert ("in 2 groups side by side" in result.stdout) == (groups == 2)
     return run
 
 

@@ -137,6 +137,8 @@ def train(prepared: PreparedRun, continue_from: Path | None = None) -> tuple[Pat
         write_layout(model.logger, family.layout())
         label = f" ({family.label})" if family.label else ""
         seeds = f", {config.seeds} seeds at once" if config.seeds > 1 else ""
+        groups = min(config.seeds, int(prepared.hyperparams.get("seed_groups") or 1))
+        seeds += f" in {groups} groups side by side" if groups > 1 else ""
         on = " (JAX)" if config.backend == "jax" else ""
         print(
             f"training {config.algo.upper()}{on} on {config.env_id}{label} for {prepared.timesteps:,} steps "
