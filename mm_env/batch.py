@@ -9,7 +9,7 @@ own autoreset conventions on top of it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -214,12 +214,34 @@ class BatchOutcome(Protocol):
         """Where the episode ended (an array)."""
 
 
-class VecBatch(Protocol):
-    """What the vector front-ends use of their batch.
+class FrontEndConfig(Protocol):
+    """What the vector front-ends read of a batch's configuration: one environment's spaces and features."""
 
-    :class:`MarketBatch` is one; so is the competing market makers'
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The names of the observation's columns."""
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        """One environment's observation space."""
+
+    @property
+    def action_space(self) -> spaces.Box:
+        """One environment's action space."""
+
+
+StateT_co = TypeVar("StateT_co", covariant=True)
+ParamsT_co = TypeVar("ParamsT_co", covariant=True)
+ConfigT_co = TypeVar("ConfigT_co", bound=FrontEndConfig, covariant=True)
+
+
+class VecBatch(Protocol[StateT_co, ParamsT_co, ConfigT_co]):
+    """What the vector front-ends use of their batch, whose state, parameters and configuration are of its family.
+
+    :class:`MarketBatch` is one; so are the competing market makers'
     :class:`~mm_env.competition.learners.LearnerBatch`, whose environments are the learners' views of the games, and
-    whose state, parameters and configuration are those of the games.
+    whose state, parameters and configuration are those of the games, and the several assets'
+    :class:`~mm_env.multi_asset.batch.MultiAssetBatch`.
     """
 
     STATE_INFO_KEYS: tuple[str, ...]
@@ -228,15 +250,15 @@ class VecBatch(Protocol):
     max_episode_steps: int | None
 
     @property
-    def state(self) -> MarketState:
+    def state(self) -> StateT_co:
         """The model state of the environments (of the games, for the learners' views)."""
 
     @property
-    def params(self) -> MarketParams | CompetitionParams:
+    def params(self) -> ParamsT_co:
         """The model parameters."""
 
     @property
-    def config(self) -> BatchConfig:
+    def config(self) -> ConfigT_co:
         """The configuration: the spaces, the features and the action map."""
 
     def truncated(self, terminated: np.ndarray) -> np.ndarray:
@@ -257,23 +279,28 @@ class VecBatch(Protocol):
         """Step every environment (or those where ``active`` is true): the outcome and the ``info`` arrays."""
 
 
-class BatchedModel:
-    """Read-only views of a front-end's batch (kept in ``self._batch``): the model is fixed."""
+StateT = TypeVar("StateT")
+ParamsT = TypeVar("ParamsT")
+ConfigT = TypeVar("ConfigT", bound=FrontEndConfig)
 
-    _batch: VecBatch
+
+class BatchedModel(Generic[StateT, ParamsT, ConfigT]):
+    """Read-only views of a front-end's batch (kept in ``self._batch``), typed by its family: the model is fixed."""
+
+    _batch: VecBatch[StateT, ParamsT, ConfigT]
 
     @property
-    def state(self) -> MarketState:
-        """The batched model state (:class:`mm_env.dynamics.MarketState` of arrays; the games' for their front-ends)."""
+    def state(self) -> StateT:
+        """The batched model state (a state of arrays; the games' for the competing market makers' front-ends)."""
         return self._batch.state
 
     @property
-    def params(self) -> MarketParams | CompetitionParams:
+    def params(self) -> ParamsT:
         """The model parameters (fixed at construction)."""
         return self._batch.params
 
     @property
-    def config(self) -> BatchConfig:
+    def config(self) -> ConfigT:
         """The environment configuration (fixed at construction)."""
         return self._batch.config
 
@@ -286,3 +313,7 @@ class BatchedModel:
     def max_episode_steps(self) -> int | None:
         """The optional truncation before ``T`` (fixed at construction)."""
         return self._batch.max_episode_steps
+
+
+MarketModel = BatchedModel[MarketState, MarketParams | CompetitionParams, BatchConfig]
+"""The views of a one-asset batch, of one market maker or competing ones."""

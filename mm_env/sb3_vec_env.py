@@ -8,42 +8,26 @@ import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from mm_env.batch import BatchedModel, MarketBatch, VecBatch
+from mm_env.batch import MarketBatch, MarketModel, VecBatch
 from mm_env.config import EnvConfig
 from mm_env.limits import check_options
 from mm_env.params import MarketParams
 
 
-class MarketMakingVecEnv(BatchedModel, VecEnv):
-    """``num_envs`` market-making environments as one Stable-Baselines3 ``VecEnv``, stepped as NumPy arrays.
+class BatchVecEnv(VecEnv):
+    """SB3's ``VecEnv`` over a batch of any market family (a :class:`~mm_env.batch.VecBatch`), stepped as arrays.
 
-    The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv`. Autoreset follows
-    SB3's convention: an environment whose episode ends is reset in the same ``step``, the returned observation is
-    the new episode's first, and its ``info`` carries ``terminal_observation`` and ``TimeLimit.truncated``. Wrap it in
-    ``VecMonitor`` for episode statistics and in ``VecNormalize`` as usual.
-
-    ``seed(s)`` followed by ``reset()`` seeds the one generator that drives the whole batch; with ``num_envs=1`` the
-    trajectory equals that of ``MarketMakingEnv`` reset with seed ``s``. ``market_info=False`` leaves the
-    per-environment ``info`` dicts empty apart from the terminal entries, which is faster for large batches.
-
-    The environments are one object: ``get_attr`` returns its attribute once per requested index; ``set_attr`` and
-    ``env_method`` act on the whole batch, so they take no subset of indices. The model (``params``, ``features``,
-    ``max_episode_steps``) is fixed at construction.
+    A subclass builds its batch and hands it to :meth:`_adopt`. Autoreset follows SB3's convention: an environment
+    whose episode ends is reset in the same ``step``, the returned observation is the new episode's first, and its
+    ``info`` carries ``terminal_observation`` and ``TimeLimit.truncated``. ``seed(s)`` followed by ``reset()`` seeds
+    the one generator that drives the whole batch. ``market_info=False`` leaves the per-environment ``info`` dicts
+    empty apart from the terminal entries. The environments are one object: ``get_attr`` returns its attribute once
+    per requested index; ``set_attr`` and ``env_method`` act on the whole batch, so they take no subset of indices.
     """
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        params: MarketParams | None = None,
-        *,
-        max_episode_steps: int | None = None,
-        market_info: bool = True,
-        **env_kwargs: Any,
-    ) -> None:
-        self._adopt(MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps), market_info)
+    _batch: VecBatch[Any, Any, Any]
 
-    def _adopt(self, batch: VecBatch, market_info: bool) -> None:
-        # A MarketBatch, or the competing market makers' LearnerBatch: anything with the VecBatch interface.
+    def _adopt(self, batch: VecBatch[Any, Any, Any], market_info: bool) -> None:
         self._batch = batch
         self.market_info = bool(market_info)
         self.render_mode = None
@@ -92,13 +76,13 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
     def _step_infos(self, info: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         if not self.market_info:
             return [{} for _ in range(self.num_envs)]
-        columns = [info[key].tolist() for key in self._info_keys]
+        columns = [np.asarray(info[key]).tolist() for key in self._info_keys]
         return [dict(zip(self._info_keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def _reset_infos(self, indices: np.ndarray) -> list[dict[str, Any]]:
         if not self.market_info:
             return [{} for _ in indices]
-        columns = {key: values[indices].tolist() for key, values in self._batch.state_info().items()}
+        columns = {key: np.asarray(values)[indices].tolist() for key, values in self._batch.state_info().items()}
         return [{key: column[j] for key, column in columns.items()} for j in range(len(indices))]
 
     def close(self) -> None:
@@ -131,3 +115,32 @@ class MarketMakingVecEnv(BatchedModel, VecEnv):
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         """The batch wraps no Gymnasium environment."""
         return [False for _ in self._get_indices(indices)]
+
+
+class MarketMakingVecEnv(MarketModel, BatchVecEnv):
+    """``num_envs`` market-making environments as one Stable-Baselines3 ``VecEnv``, stepped as NumPy arrays.
+
+    The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv`. Autoreset follows
+    SB3's convention: an environment whose episode ends is reset in the same ``step``, the returned observation is
+    the new episode's first, and its ``info`` carries ``terminal_observation`` and ``TimeLimit.truncated``. Wrap it in
+    ``VecMonitor`` for episode statistics and in ``VecNormalize`` as usual.
+
+    ``seed(s)`` followed by ``reset()`` seeds the one generator that drives the whole batch; with ``num_envs=1`` the
+    trajectory equals that of ``MarketMakingEnv`` reset with seed ``s``. ``market_info=False`` leaves the
+    per-environment ``info`` dicts empty apart from the terminal entries, which is faster for large batches.
+
+    The environments are one object: ``get_attr`` returns its attribute once per requested index; ``set_attr`` and
+    ``env_method`` act on the whole batch, so they take no subset of indices. The model (``params``, ``features``,
+    ``max_episode_steps``) is fixed at construction.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        params: MarketParams | None = None,
+        *,
+        max_episode_steps: int | None = None,
+        market_info: bool = True,
+        **env_kwargs: Any,
+    ) -> None:
+        self._adopt(MarketBatch(EnvConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps), market_info)

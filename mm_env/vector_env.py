@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from mm_env.batch import BatchedModel, BatchOutcome, MarketBatch, VecBatch
+from mm_env.batch import BatchOutcome, MarketBatch, MarketModel, VecBatch
 from mm_env.config import EnvConfig
 from mm_env.dynamics import MarketState
 from mm_env.limits import check_options
@@ -17,52 +17,25 @@ from mm_env.params import MarketParams
 from mm_env.render import EpisodeRenderer, require_matplotlib
 
 
-class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
-    """``num_envs`` market-making environments stepped together as NumPy arrays.
+class BatchVectorEnv(gym.vector.VectorEnv):
+    """Gymnasium's vector env over a batch of any market family (a :class:`~mm_env.batch.VecBatch`).
 
-    The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv` (see its
-    docstring); this class adds the batch. ``info`` holds one array per key with the usual ``_key`` masks.
-
-    Autoreset follows :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP`: the ``step`` after an environment's episode
-    ends resets it (its action is ignored, its reward is 0 and its trade ``info`` entries are masked out).
-    ``reset(options={"reset_mask": mask})`` resets only the environments where ``mask`` is true.
-
-    One ``numpy.random.Generator`` drives the whole batch, so ``reset(seed=s)`` fixes every environment. Random
-    draws are taken only for environments that step, so with ``num_envs=1`` the trajectory equals that of the
-    single environment reset with the same seed, episode after episode.
-
-    Arguments are those of ``MarketMakingEnv`` plus ``num_envs`` and ``max_episode_steps`` (an optional truncation
-    before ``T``), so ``gymnasium.make_vec("mm_env/MarketMaking-v0", num_envs=64)`` builds one directly.
-
-    With ``render_mode="rgb_array"`` the vector env draws its first environment only (drawing them all would cost a
-    frame per environment): :meth:`render` returns a one-element tuple holding environment 0's frame, the figure
-    ``MarketMakingEnv.render()`` draws for the same history, which follows environment 0 across its autoresets.
+    A subclass builds its batch and hands it to :meth:`_adopt`. Autoreset follows
+    :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP`: the ``step`` after an environment's episode ends resets it (its
+    action is ignored, its reward is 0 and its trade ``info`` entries are masked out); ``reset(options={"reset_mask":
+    mask})`` resets only the environments where ``mask`` is true; one ``numpy.random.Generator`` drives the whole
+    batch. ``info`` holds one array per key with the usual ``_key`` masks. Where a subclass's metadata allows
+    ``render_mode="rgb_array"`` (one market maker's), :meth:`render` draws environment 0's episode.
     """
 
-    metadata: dict[str, Any] = {
-        "render_modes": ["rgb_array"],
-        "render_fps": 30,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
     # A class default, so that closing an env whose construction was refused (Gymnasium's VectorEnv.__del__ closes
     # every env it collects) finds no figure to release rather than no attribute.
     _renderer: EpisodeRenderer | None = None
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        params: MarketParams | None = None,
-        *,
-        max_episode_steps: int | None = None,
-        render_mode: str | None = None,
-        **env_kwargs: Any,
-    ) -> None:
-        config = EnvConfig.from_kwargs(params, **env_kwargs)
-        self._adopt(MarketBatch(config, num_envs, max_episode_steps), render_mode)
+    _batch: VecBatch[Any, Any, Any]
 
-    def _adopt(self, batch: VecBatch, render_mode: str | None) -> None:
-        # The batch is anything with MarketBatch's interface (the competing market makers' learners have one too);
-        # a subclass that does not render says so in its metadata.
+    def _adopt(self, batch: VecBatch[Any, Any, Any], render_mode: str | None) -> None:
         self._renderer = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is invalid: allowed {self.metadata['render_modes']}")
@@ -70,7 +43,7 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         if render_mode == "rgb_array":
             require_matplotlib()  # fail here, not at the first frame
             params = batch.params
-            assert isinstance(params, MarketParams)  # the games' subclass allows no render mode
+            assert isinstance(params, MarketParams)  # only one market maker's front-end allows a render mode
             self._renderer = EpisodeRenderer(params.T)
         self._batch = batch
         self.num_envs = self._batch.num_envs
@@ -161,3 +134,44 @@ class MarketMakingVectorEnv(BatchedModel, gym.vector.VectorEnv):
         """Release the figure of ``render()``."""
         if self._renderer is not None:
             self._renderer.close()
+
+
+class MarketMakingVectorEnv(MarketModel, BatchVectorEnv):
+    """``num_envs`` market-making environments stepped together as NumPy arrays.
+
+    The model, spaces, rewards and ``info`` keys are those of :class:`mm_env.env.MarketMakingEnv` (see its
+    docstring); this class adds the batch. ``info`` holds one array per key with the usual ``_key`` masks.
+
+    Autoreset follows :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP`: the ``step`` after an environment's episode
+    ends resets it (its action is ignored, its reward is 0 and its trade ``info`` entries are masked out).
+    ``reset(options={"reset_mask": mask})`` resets only the environments where ``mask`` is true.
+
+    One ``numpy.random.Generator`` drives the whole batch, so ``reset(seed=s)`` fixes every environment. Random
+    draws are taken only for environments that step, so with ``num_envs=1`` the trajectory equals that of the
+    single environment reset with the same seed, episode after episode.
+
+    Arguments are those of ``MarketMakingEnv`` plus ``num_envs`` and ``max_episode_steps`` (an optional truncation
+    before ``T``), so ``gymnasium.make_vec("mm_env/MarketMaking-v0", num_envs=64)`` builds one directly.
+
+    With ``render_mode="rgb_array"`` the vector env draws its first environment only (drawing them all would cost a
+    frame per environment): :meth:`render` returns a one-element tuple holding environment 0's frame, the figure
+    ``MarketMakingEnv.render()`` draws for the same history, which follows environment 0 across its autoresets.
+    """
+
+    metadata: dict[str, Any] = {
+        "render_modes": ["rgb_array"],
+        "render_fps": 30,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        params: MarketParams | None = None,
+        *,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        config = EnvConfig.from_kwargs(params, **env_kwargs)
+        self._adopt(MarketBatch(config, num_envs, max_episode_steps), render_mode)

@@ -45,6 +45,8 @@ class MultiAssetBatch:
         self.max_episode_steps = (
             None if max_episode_steps is None else check_count("max_episode_steps", max_episode_steps)
         )
+        self.STATE_INFO_KEYS = config.STATE_INFO_KEYS
+        self.TRADE_INFO_KEYS = config.TRADE_INFO_KEYS
         self.state = initial_state(self.params, self.num_envs)
 
     def _mask(self, name: str, mask: object) -> np.ndarray:

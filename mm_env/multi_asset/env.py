@@ -6,14 +6,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
+from mm_env.batch import BatchedModel
 from mm_env.limits import check_options
 from mm_env.multi_asset.batch import MultiAssetBatch
 from mm_env.multi_asset.config import MultiAssetConfig
 from mm_env.multi_asset.dynamics import MultiAssetState, initial_state, sample_draws, transition
 from mm_env.multi_asset.params import MultiAssetParams
+from mm_env.vector_env import BatchVectorEnv
 from mm_env.xp import SCALAR
 
 
@@ -143,7 +143,9 @@ class MultiAssetMarketMakingEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.config.observe(self.state, SCALAR), outcome.reward, outcome.terminated, False, info  # type: ignore[return-value]
 
 
-class MultiAssetMarketMakingVectorEnv(gym.vector.VectorEnv):
+class MultiAssetMarketMakingVectorEnv(
+    BatchedModel[MultiAssetState, MultiAssetParams, MultiAssetConfig], BatchVectorEnv
+):
     """``num_envs`` multi-asset environments stepped together as NumPy arrays.
 
     The model, spaces, rewards and ``info`` keys are those of :class:`MultiAssetMarketMakingEnv` (see its
@@ -162,8 +164,6 @@ class MultiAssetMarketMakingVectorEnv(gym.vector.VectorEnv):
     truncation before ``T``), so ``gymnasium.make_vec("mm_env/MultiAssetMarketMaking-v0", num_envs=64)`` builds one.
     """
 
-    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
-
     def __init__(
         self,
         num_envs: int = 1,
@@ -173,63 +173,5 @@ class MultiAssetMarketMakingVectorEnv(gym.vector.VectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode={render_mode!r} is invalid: this env does not render")
-        self.render_mode = render_mode
-        self._batch = MultiAssetBatch(MultiAssetConfig.from_kwargs(params, **env_kwargs), num_envs, max_episode_steps)
-        self.config = self._batch.config
-        self.params = self._batch.params
-        self.max_episode_steps = self._batch.max_episode_steps
-        self.num_envs = self._batch.num_envs
-        self.single_observation_space = self.config.observation_space
-        self.single_action_space = self.config.action_space
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
-        self._was_reset = False  # the generator is seeded by reset(): stepping before it would be irreproducible
-        self._all = np.ones(self.num_envs, dtype=bool)
-        self._all.flags.writeable = False
-        self._state_masks = tuple(f"_{key}" for key in self.config.STATE_INFO_KEYS)
-        self._trade_masks = tuple(f"_{key}" for key in self.config.TRADE_INFO_KEYS)
-
-    @property
-    def state(self) -> MultiAssetState:
-        """The batched model state (:class:`~mm_env.multi_asset.dynamics.MultiAssetState` of arrays)."""
-        return self._batch.state
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset every environment, or those in ``options["reset_mask"]``; ``seed`` re-seeds the batch."""
-        mask = check_options(options, ("reset_mask",)).get("reset_mask")
-        super().reset(seed=seed)
-        self._was_reset = True
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
-                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},); got {mask!r}")
-            self._needs_reset &= ~mask
-        else:
-            self._needs_reset[:] = False
-        self._batch.reset(mask)
-        info = self._batch.state_info()
-        info.update(dict.fromkeys(self._state_masks, self._all if mask is None else mask))
-        return self._batch.observe(), info
-
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every environment; the ones whose episode ended at the last step are reset instead."""
-        if not self._was_reset:
-            raise RuntimeError("call reset() before step()")
-        stepped: np.ndarray = self._all
-        if self._needs_reset.any():
-            resetting = self._needs_reset
-            self._batch.reset(resetting)
-            stepped = ~resetting
-            outcome, info = self._batch.step(actions, self.np_random, active=stepped)
-        else:
-            outcome, info = self._batch.step(actions, self.np_random)
-        terminated = np.asarray(outcome.terminated).astype(bool)
-        truncated = self._batch.truncated(terminated) & stepped
-        self._needs_reset = terminated | truncated  # a new array: the caller may modify the ones it receives
-        info.update(dict.fromkeys(self._state_masks, self._all) | dict.fromkeys(self._trade_masks, stepped))
-        return self._batch.observe(), np.asarray(outcome.reward, dtype=np.float64), terminated, truncated, info
+        config = MultiAssetConfig.from_kwargs(params, **env_kwargs)
+        self._adopt(MultiAssetBatch(config, num_envs, max_episode_steps), render_mode)
