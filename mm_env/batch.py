@@ -20,7 +20,23 @@ from mm_env.params import CompetitionParams, MarketParams
 from mm_env.xp import NUMPY, ArrayNamespace
 
 
-class BatchConfig(Protocol):
+class FrontEndConfig(Protocol):
+    """What the vector front-ends read of a batch's configuration: one environment's spaces and features."""
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The names of the observation's columns."""
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        """One environment's observation space."""
+
+    @property
+    def action_space(self) -> spaces.Box:
+        """One environment's action space."""
+
+
+class BatchConfig(FrontEndConfig, Protocol):
     """What a batch needs of its configuration: the model, the observation, the action map and the ``info``.
 
     :class:`mm_env.config.EnvConfig` (one market maker) and :class:`mm_env.competition.config.CompetitionConfig`
@@ -33,18 +49,6 @@ class BatchConfig(Protocol):
     @property
     def params(self) -> MarketParams | CompetitionParams:
         """The model."""
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """The names of one market maker's observation columns."""
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        """One market maker's observation space."""
-
-    @property
-    def action_space(self) -> spaces.Box:
-        """One market maker's action space."""
 
     def observe(self, state: MarketState, xp: ArrayNamespace | None = None) -> np.ndarray:
         """Every environment's observation, ``(n, d)``, or every market maker's, ``(n, M, d)``."""
@@ -212,22 +216,6 @@ class BatchOutcome(Protocol):
     @property
     def terminated(self) -> Number:
         """Where the episode ended (an array)."""
-
-
-class FrontEndConfig(Protocol):
-    """What the vector front-ends read of a batch's configuration: one environment's spaces and features."""
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """The names of the observation's columns."""
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        """One environment's observation space."""
-
-    @property
-    def action_space(self) -> spaces.Box:
-        """One environment's action space."""
 
 
 StateT_co = TypeVar("StateT_co", covariant=True)
